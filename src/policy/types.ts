@@ -1,0 +1,29 @@
+/** Contract of the policy decision. */
+
+export type Operation = 'create' | 'remove' | 'mount';
+
+export interface Binding {
+  /** Secret path prefix, whole segments (`pwx/secrets/tenant-a` covers `pwx/secrets/tenant-a/x`). */
+  secretPrefix: string;
+  /** Volume-name patterns (`*` matches any run of characters) the secret may be used for. */
+  volumes: string[];
+}
+
+export interface PolicyConfig {
+  /** role → operations it may perform. Defaults mirror pxd: admin and user all three, view none. */
+  roles: Record<string, Operation[]>;
+  bindings: Binding[];
+}
+
+export interface PolicyInput {
+  operation: Operation;
+  /** The volume name pxd reads (short name). */
+  volumeName: string;
+  roles: string[];
+  /** Set when the token came from a secret. */
+  secretPath?: string;
+}
+
+export type Decision =
+  | { allow: true; reason: 'ROLE_ALLOWED'; role: string; binding?: Binding }
+  | { allow: false; code: 'POLICY_ROLE_DENIED' | 'POLICY_BINDING_DENIED'; message: string };

@@ -1,0 +1,24 @@
+/** Contract of a secret store: the raw value of one secret, or a ProxyError with a SECRET_* code. */
+
+export interface SecretRead {
+  /** Trimmed text value (a token). Never log it. */
+  value: string;
+  /** true when served from cache while the store was failing (stale-if-error). */
+  stale?: boolean;
+}
+
+export interface SecretStore {
+  /** Short description for logs and `doctor` (`file:/dir`, `dcos https://master.mesos as pwx-proxy`). */
+  readonly description: string;
+  /**
+   * Read the secret at an already-resolved path (no leading or trailing `/`, no `..`).
+   * Throws ProxyError with codes SECRET_NOT_FOUND, SECRET_FORBIDDEN, SECRET_NOT_TEXT, SECRET_EMPTY,
+   * SECRET_STORE_UNAVAILABLE, SECRET_STORE_TIMEOUT, SECRET_STORE_LOGIN_FAILED, SECRET_STORE_TLS.
+   */
+  read(path: string, signal?: AbortSignal): Promise<SecretRead>;
+  /** Forget a cached value (e.g. the token in it failed verification). */
+  invalidate?(path: string): void;
+  /** Whether the store is usable now (readiness); must not throw. */
+  ready(): Promise<boolean>;
+  close(): Promise<void>;
+}
