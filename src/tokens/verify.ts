@@ -1,0 +1,458 @@
+/**
+ * Token verification, exactly as pxd checks a token (issuer, key by algorithm family, required claims,
+ * username claim, roles/groups shapes) but with a precise, stable error code and a message written for
+ * the person at the Docker CLI for every failure.
+ *
+ * The token itself, and any part of its signature, never appears in a message or an error property.
+ */
+import { createHash, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { jwtVerify } from 'jose';
+import { LRUCache } from 'lru-cache';
+
+import { ProxyError, type ErrorCode, type ProxyErrorDetails } from '../errors.js';
+import {
+  describeSource,
+  type IssuerConfig,
+  type TokenSource,
+  type UsernameClaim,
+  type VerifiedToken,
+  type VerifierOptions,
+} from './types.js';
+
+/** pxd's required claims. */
+export const PXD_REQUIRED_CLAIMS: readonly string[] = Object.freeze(['iss', 'sub', 'exp', 'iat', 'name', 'email']);
+
+/** Every algorithm pxd accepts, by family. */
+const ALGORITHMS = {
+  HS256: 'hs', HS384: 'hs', HS512: 'hs',
+  RS256: 'rsa', RS384: 'rsa', RS512: 'rsa',
+  ES256: 'ec', ES384: 'ec', ES512: 'ec',
+} as const;
+type Alg = keyof typeof ALGORITHMS;
+type Family = (typeof ALGORITHMS)[Alg];
+const ACCEPTED_ALGS = Object.keys(ALGORITHMS).join(', ');
+
+/** EC curve → the only ES algorithm that key can verify. */
+const EC_CURVES: Record<string, { alg: Alg; name: string }> = {
+  prime256v1: { alg: 'ES256', name: 'P-256' },
+  secp384r1: { alg: 'ES384', name: 'P-384' },
+  secp521r1: { alg: 'ES512', name: 'P-521' },
+};
+
+const FAMILY_KEY_TEXT: Record<Family, string> = {
+  hs: 'shared secret',
+  rsa: 'RSA public key',
+  ec: 'ECDSA public key',
+};
+const FAMILY_SLOT: Record<Family, VerifiedToken['keySlot']> = {
+  hs: 'shared-secret',
+  rsa: 'rsa',
+  ec: 'ecdsa',
+};
+
+const USERNAME_CLAIMS: readonly UsernameClaim[] = ['sub', 'email', 'name'];
+const B64URL = /^[A-Za-z0-9_-]*$/;
+
+interface IssuerKeys {
+  config: IssuerConfig;
+  hs?: KeyObject;
+  rsa?: KeyObject;
+  ec?: { key: KeyObject; alg: Alg; curve: string };
+}
+
+interface CacheEntry {
+  token: VerifiedToken;
+  exp?: number;
+  nbf?: number;
+  iat?: number;
+}
+
+export interface VerifierStats {
+  hits: number;
+  misses: number;
+  size: number;
+}
+
+type Claims = Record<string, unknown>;
+type FailFn = (code: ErrorCode, message: string, details?: ProxyErrorDetails) => never;
+
+export class TokenVerifier {
+  readonly #issuers = new Map<string, IssuerKeys>();
+  readonly #requiredClaims: readonly string[];
+  readonly #usernameClaim: UsernameClaim;
+  readonly #toleranceSec: number;
+  readonly #maxTokenLength: number;
+  readonly #now: () => number;
+  readonly #cache: LRUCache<string, CacheEntry> | undefined;
+  #hits = 0;
+  #misses = 0;
+
+  constructor(opts: VerifierOptions) {
+    if (!Array.isArray(opts.issuers) || opts.issuers.length === 0) {
+      throw new Error('token verifier: at least one trusted issuer must be configured');
+    }
+    for (const issuer of opts.issuers) {
+      if (typeof issuer.name !== 'string' || issuer.name === '') {
+        throw new Error('token verifier: every issuer needs a non-empty name');
+      }
+      if (this.#issuers.has(issuer.name)) {
+        throw new Error(`token verifier: issuer ${issuer.name} is configured twice`);
+      }
+      this.#issuers.set(issuer.name, importIssuerKeys(issuer));
+    }
+
+    this.#requiredClaims = [...(opts.requiredClaims ?? PXD_REQUIRED_CLAIMS)];
+    this.#usernameClaim = opts.usernameClaim ?? 'sub';
+    if (!USERNAME_CLAIMS.includes(this.#usernameClaim)) {
+      throw new Error(`token verifier: username claim must be one of ${USERNAME_CLAIMS.join(', ')}`);
+    }
+    this.#toleranceSec = opts.clockToleranceSec ?? 0;
+    if (!Number.isFinite(this.#toleranceSec) || this.#toleranceSec < 0) {
+      throw new Error('token verifier: clockToleranceSec must be a finite number >= 0');
+    }
+    this.#maxTokenLength = opts.maxTokenLength;
+    if (!Number.isInteger(this.#maxTokenLength) || this.#maxTokenLength <= 0) {
+      throw new Error('token verifier: maxTokenLength must be a positive integer');
+    }
+    this.#now = opts.now ?? Date.now;
+    const cacheSize = opts.cacheSize ?? 0;
+    if (!Number.isInteger(cacheSize) || cacheSize < 0) {
+      throw new Error('token verifier: cacheSize must be an integer >= 0');
+    }
+    this.#cache = cacheSize > 0 ? new LRUCache<string, CacheEntry>({ max: cacheSize }) : undefined;
+  }
+
+  /** Cache counters for metrics. */
+  stats(): VerifierStats {
+    return { hits: this.#hits, misses: this.#misses, size: this.#cache?.size ?? 0 };
+  }
+
+  async verify(token: string, ctx?: { source?: TokenSource }): Promise<VerifiedToken> {
+    const src = ctx?.source ? describeSource(ctx.source) : 'token';
+    const baseDetails: ProxyErrorDetails = {};
+    if (ctx?.source && 'secretPath' in ctx.source) baseDetails.secretPath = ctx.source.secretPath;
+    const fail: FailFn = (code, message, details = {}) => {
+      throw new ProxyError(code, message, { ...baseDetails, ...details });
+    };
+
+    if (typeof token !== 'string') fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: it is not text`);
+    if (token.length > this.#maxTokenLength) {
+      fail('TOKEN_TOO_LARGE', `${src} is too large: ${token.length} characters (the limit is ${this.#maxTokenLength})`);
+    }
+
+    // The cache: only successes are stored; validity is re-checked against our clock on every hit.
+    let cacheKey: string | undefined;
+    if (this.#cache) {
+      cacheKey = createHash('sha256').update(token).digest('hex');
+      const entry = this.#cache.get(cacheKey);
+      if (entry && this.#timeProblem(entry.exp, entry.nbf, entry.iat) === undefined) {
+        this.#hits++;
+        return copyToken(entry.token);
+      }
+      // A stale entry falls through to a full verification, which reports the precise reason.
+      if (entry) this.#cache.delete(cacheKey);
+      this.#misses++;
+    }
+
+    // 1. Shape: three base64url parts; header and payload JSON objects.
+    const parts = token.split('.');
+    if (parts.length !== 3) {
+      fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: expected three base64url parts separated by dots, found ${parts.length}`);
+    }
+    const [headerPart, payloadPart, signaturePart] = parts as [string, string, string];
+    if (!B64URL.test(signaturePart) || signaturePart.length % 4 === 1) {
+      fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its signature is not base64url`);
+    }
+    const header = decodeJsonObject(headerPart);
+    if (!header) fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its header is not a base64url-encoded JSON object`);
+    const payload = decodeJsonObject(payloadPart);
+    if (!payload) fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its payload is not a base64url-encoded JSON object`);
+    const claims = payload as Claims;
+
+    // 2. Algorithm: only the three families pxd knows. kid/jku/x5u/jwk headers are ignored.
+    const rawAlg = (header as Claims).alg;
+    if (rawAlg === undefined) {
+      fail('TOKEN_ALG_UNSUPPORTED', `${src} has no "alg" header; accepted algorithms: ${ACCEPTED_ALGS}`);
+    }
+    if (typeof rawAlg !== 'string' || !Object.hasOwn(ALGORITHMS, rawAlg)) {
+      fail('TOKEN_ALG_UNSUPPORTED', `${src} is signed with algorithm ${quote(rawAlg)}, which is not accepted (accepted: ${ACCEPTED_ALGS})`, {
+        algorithm: typeof rawAlg === 'string' ? truncate(rawAlg) : undefined,
+      });
+    }
+    const alg = rawAlg as Alg;
+    const family = ALGORITHMS[alg];
+
+    // 3. Issuer: exact, byte-for-byte match.
+    if (!Object.hasOwn(claims, 'iss')) {
+      fail('TOKEN_CLAIM_MISSING', `${src} is missing the required claim iss (the token issuer)`, { claim: 'iss' });
+    }
+    if (typeof claims.iss !== 'string') {
+      fail('TOKEN_CLAIM_INVALID', `${src}: claim iss must be a string`, { claim: 'iss' });
+    }
+    const iss = claims.iss as string;
+    const issuer = this.#issuers.get(iss);
+    if (!issuer) {
+      fail('TOKEN_ISSUER_UNTRUSTED', `${src}: issuer ${quote(iss)} is not trusted (trusted: ${[...this.#issuers.keys()].join(', ')})`, {
+        issuer: truncate(iss),
+      });
+    }
+    const keys = issuer as IssuerKeys;
+
+    // 4. The key of that family.
+    const key = family === 'hs' ? keys.hs : family === 'rsa' ? keys.rsa : keys.ec?.key;
+    if (!key) {
+      fail('TOKEN_KEY_MISSING', `${src}: issuer ${iss} has no ${FAMILY_KEY_TEXT[family]} configured; the token is signed with ${alg}`, {
+        issuer: iss,
+        algorithm: alg,
+      });
+    }
+    if (family === 'ec' && keys.ec && keys.ec.alg !== alg) {
+      fail('TOKEN_SIGNATURE_INVALID',
+        `${src}: the token is signed with ${alg} but the ECDSA public key of issuer ${iss} is on curve ${keys.ec.curve} (${keys.ec.alg})`,
+        { issuer: iss, algorithm: alg });
+    }
+
+    // 5 + 6. Signature (restricted to this one algorithm), then exp/nbf on our clock.
+    const nowMs = this.#now();
+    try {
+      await jwtVerify(token, key as KeyObject, {
+        algorithms: [alg],
+        currentDate: new Date(nowMs),
+        clockTolerance: this.#toleranceSec,
+      });
+    } catch (e) {
+      this.#mapJoseError(e, { src, iss, alg, family, claims, fail });
+    }
+    // jose does not reject an iat in the future: pxd does.
+    if (typeof claims.iat === 'number' && claims.iat > epochSec(nowMs) + this.#toleranceSec) {
+      fail('TOKEN_NOT_YET_VALID', `${src} was issued in the future (iat ${isoSeconds(claims.iat)}); check the clocks of the token issuer and this host`, {
+        claim: 'iat',
+      });
+    }
+
+    // 7. Required claims, then the types of the claims pxd reads.
+    for (const claim of this.#requiredClaims) {
+      if (!Object.hasOwn(claims, claim)) {
+        fail('TOKEN_CLAIM_MISSING', `${src} is missing the required claim ${claim}`, { claim });
+      }
+    }
+    for (const claim of ['exp', 'iat', 'nbf'] as const) {
+      if (Object.hasOwn(claims, claim) && !isFiniteNumber(claims[claim])) {
+        fail('TOKEN_CLAIM_INVALID', `${src}: claim ${claim} must be a number (seconds since the epoch)`, { claim });
+      }
+    }
+    for (const claim of ['sub', 'name', 'email'] as const) {
+      if (Object.hasOwn(claims, claim) && typeof claims[claim] !== 'string') {
+        fail('TOKEN_CLAIM_INVALID', `${src}: claim ${claim} must be a string`, { claim });
+      }
+    }
+
+    // 8. The username claim (pxd's owner identity).
+    const usernameClaim = keys.config.usernameClaim ?? this.#usernameClaim;
+    const username = claims[usernameClaim];
+    if (typeof username !== 'string' || username === '') {
+      fail('TOKEN_USERNAME_EMPTY', `${src}: the username claim ${usernameClaim} is ${username === undefined ? 'missing' : 'empty'}; pxd needs it to identify the volume owner`, {
+        claim: usernameClaim,
+      });
+    }
+
+    // 9. roles and groups: arrays of strings (absent or null → none, as pxd decodes them).
+    const roles = stringArrayClaim(claims, 'roles');
+    if (!roles) fail('TOKEN_CLAIM_INVALID', `${src}: claim roles must be an array of strings`, { claim: 'roles' });
+    const groups = stringArrayClaim(claims, 'groups');
+    if (!groups) fail('TOKEN_CLAIM_INVALID', `${src}: claim groups must be an array of strings`, { claim: 'groups' });
+
+    const exp = claims.exp as number | undefined;
+    const iat = claims.iat as number | undefined;
+    const nbf = claims.nbf as number | undefined;
+    const verified: VerifiedToken = {
+      issuer: iss,
+      username: username as string,
+      subject: typeof claims.sub === 'string' ? claims.sub : '',
+      roles: roles as string[],
+      groups: groups as string[],
+      expiresAt: exp ?? Number.POSITIVE_INFINITY,
+      issuedAt: iat ?? 0,
+      algorithm: alg,
+      keySlot: FAMILY_SLOT[family],
+    };
+    if (typeof claims.email === 'string') verified.email = claims.email;
+    if (typeof claims.name === 'string') verified.displayName = claims.name;
+
+    if (this.#cache && cacheKey !== undefined) {
+      this.#cache.set(cacheKey, { token: copyToken(verified), exp, nbf, iat });
+    }
+    return verified;
+  }
+
+  /** undefined when exp/nbf/iat are all fine at the current clock. */
+  #timeProblem(exp: number | undefined, nbf: number | undefined, iat: number | undefined): string | undefined {
+    const now = epochSec(this.#now());
+    const tol = this.#toleranceSec;
+    if (exp !== undefined && exp <= now - tol) return 'exp';
+    if (nbf !== undefined && nbf > now + tol) return 'nbf';
+    if (iat !== undefined && iat > now + tol) return 'iat';
+    return undefined;
+  }
+
+  #mapJoseError(
+    e: unknown,
+    c: {
+      src: string;
+      iss: string;
+      alg: Alg;
+      family: Family;
+      claims: Claims;
+      fail: FailFn;
+    },
+  ): never {
+    // jose errors are never attached as a cause: they carry the claims set.
+    const code = (e as { code?: unknown } | null)?.code;
+    const claim = (e as { claim?: unknown } | null)?.claim;
+    const reason = (e as { reason?: unknown } | null)?.reason;
+    const { src, iss, alg, family, claims, fail } = c;
+    switch (code) {
+      case 'ERR_JWT_EXPIRED':
+        fail('TOKEN_EXPIRED', `${src} expired ${isoSeconds(claims.exp as number)}`, {
+          claim: 'exp',
+          expiresAt: claims.exp,
+        });
+        break;
+      case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
+        if (typeof claim === 'string' && reason === 'check_failed' && claim === 'nbf') {
+          fail('TOKEN_NOT_YET_VALID', `${src} is not valid before ${isoSeconds(claims.nbf as number)} (nbf); check the clocks of the token issuer and this host`, {
+            claim: 'nbf',
+          });
+        }
+        if (claim === 'exp' || claim === 'iat' || claim === 'nbf') {
+          fail('TOKEN_CLAIM_INVALID', `${src}: claim ${claim} must be a number (seconds since the epoch)`, { claim });
+        }
+        break;
+      case 'ERR_JWS_INVALID':
+      case 'ERR_JWT_INVALID':
+      case 'ERR_JOSE_NOT_SUPPORTED':
+        fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT for pxd: its header uses JWS extensions that are not supported (crit, b64)`);
+        break;
+      case 'ERR_JOSE_ALG_NOT_ALLOWED':
+        fail('TOKEN_ALG_UNSUPPORTED', `${src} is signed with algorithm ${quote(alg)}, which is not accepted (accepted: ${ACCEPTED_ALGS})`);
+        break;
+      case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
+        break;
+      default:
+        break;
+    }
+    return fail('TOKEN_SIGNATURE_INVALID', `${src}: the signature does not verify with the ${FAMILY_KEY_TEXT[family]} of issuer ${iss} (${alg})`, {
+      issuer: iss,
+      algorithm: alg,
+    });
+  }
+}
+
+function importIssuerKeys(issuer: IssuerConfig): IssuerKeys {
+  const where = `issuer ${issuer.name}`;
+  if (issuer.jwksUrl !== undefined) {
+    throw new Error(`${where}: jwks issuers are not supported yet (jwksUrl is set)`);
+  }
+  const keys: IssuerKeys = { config: issuer };
+  if (issuer.sharedSecret !== undefined) {
+    if (typeof issuer.sharedSecret !== 'string' || issuer.sharedSecret === '') {
+      throw new Error(`${where}: the shared secret is empty`);
+    }
+    keys.hs = createSecretKey(Buffer.from(issuer.sharedSecret, 'utf8'));
+  }
+  if (issuer.rsaPublicKeyPem !== undefined) {
+    const key = importPublicPem(issuer.rsaPublicKeyPem, `${where}: the RSA public key`);
+    if (key.asymmetricKeyType !== 'rsa') {
+      throw new Error(`${where}: the RSA public key PEM holds a ${key.asymmetricKeyType ?? 'unknown'} key, not an RSA key`);
+    }
+    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
+    if (bits < 2048) {
+      throw new Error(`${where}: the RSA public key has ${bits} bits; at least 2048 are required`);
+    }
+    keys.rsa = key;
+  }
+  if (issuer.ecdsaPublicKeyPem !== undefined) {
+    const key = importPublicPem(issuer.ecdsaPublicKeyPem, `${where}: the ECDSA public key`);
+    if (key.asymmetricKeyType !== 'ec') {
+      throw new Error(`${where}: the ECDSA public key PEM holds a ${key.asymmetricKeyType ?? 'unknown'} key, not an EC key`);
+    }
+    const curve = EC_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
+    if (!curve) {
+      throw new Error(`${where}: the ECDSA public key is on an unsupported curve (use P-256, P-384 or P-521)`);
+    }
+    keys.ec = { key, alg: curve.alg, curve: curve.name };
+  }
+  if (!keys.hs && !keys.rsa && !keys.ec) {
+    throw new Error(`${where} has no key configured (set a shared secret, an RSA or an ECDSA public key)`);
+  }
+  return keys;
+}
+
+function importPublicPem(pem: string, what: string): KeyObject {
+  if (typeof pem !== 'string' || !pem.includes('-----BEGIN')) {
+    throw new Error(`${what} is not PEM text`);
+  }
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
+    throw new Error(`${what} is a private key; configure the public key instead`);
+  }
+  try {
+    return createPublicKey({ key: pem, format: 'pem' });
+  } catch {
+    // The cause is dropped on purpose: key parsing errors may quote the input.
+    throw new Error(`${what} could not be read (expected an SPKI "PUBLIC KEY", "RSA PUBLIC KEY" or certificate PEM)`);
+  }
+}
+
+function decodeJsonObject(part: string): Claims | undefined {
+  if (part === '' || !B64URL.test(part) || part.length % 4 === 1) return undefined;
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(part, 'base64url'));
+    const value: unknown = JSON.parse(text);
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
+    return value as Claims;
+  } catch {
+    return undefined;
+  }
+}
+
+function stringArrayClaim(claims: Claims, name: string): string[] | undefined {
+  const value = claims[name];
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return undefined;
+  return [...(value as string[])];
+}
+
+function copyToken(t: VerifiedToken): VerifiedToken {
+  return { ...t, roles: [...t.roles], groups: [...t.groups] };
+}
+
+function isFiniteNumber(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function epochSec(ms: number): number {
+  return Math.floor(ms / 1000);
+}
+
+/** ISO 8601 without milliseconds; falls back to the raw number when it is out of Date's range. */
+function isoSeconds(sec: number): string {
+  const ms = Math.floor(sec) * 1000;
+  if (!Number.isFinite(ms) || Math.abs(ms) > 8.64e15) return `${sec} (seconds since the epoch)`;
+  return new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+function truncate(s: string, max = 64): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
+}
+
+/** A value from the token, quoted and bounded for a message. */
+function quote(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(truncate(v));
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch {
+    text = undefined;
+  }
+  return truncate(text ?? String(v));
+}
