@@ -7,6 +7,6 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration tests bind unix sockets in their own temp dirs; e2e tests own a private dockerd.
     pool: 'forks',
-    reporters: ['default'],
+    reporters: ['default', './test/reporters/summary.ts'],
   },
 });

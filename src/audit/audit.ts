@@ -1,0 +1,24 @@
+import type { Logger } from 'pino';
+import type { Operation } from '../policy/types.js';
+
+/** One line per decision on Create/Remove/Mount. Never a token: only who, what, why. */
+export interface AuditRecord {
+  operation: Operation;
+  volume: string;
+  subject?: string;
+  issuer?: string;
+  roles?: string[];
+  secretPath?: string;
+  tokenSource?: string;
+  decision: 'allow' | 'deny';
+  /** Reason code: ROLE_ALLOWED, or the error code of the denial (TOKEN_EXPIRED, BACKEND_DENIED, ...). */
+  reason: string;
+  latencyMs: number;
+  message?: string;
+}
+
+export function audit(logger: Logger, rec: AuditRecord): void {
+  const line = { audit: true, ...rec };
+  if (rec.decision === 'allow') logger.info(line, `audit ${rec.operation} ${rec.volume} allow`);
+  else logger.warn(line, `audit ${rec.operation} ${rec.volume} deny ${rec.reason}`);
+}

@@ -1,0 +1,43 @@
+/**
+ * Value-level redaction. pino's `redact` works on field paths, so it cannot catch `token=eyJ...`
+ * inside a volume name or a backend's error text: every string that may carry user or backend
+ * data goes through `scrub` before it reaches a log line or a reply.
+ */
+
+// Three base64url parts (the last may be empty, as pxd's own token regex allows).
+const JWT_RE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_\-+/=]*/g;
+// `token=<anything up to a separator>` as in an inline volume spec or an Authorization header.
+const TOKEN_KV_RE = /\b(token|password|secret_key)=([^,\s"';&]+)/gi;
+
+const REDACTED = '***';
+
+/** Exact values (secret values that are not JWT-shaped) registered at run time. */
+const knownSecrets = new Set<string>();
+
+/** Register a value that must never appear in output (e.g. a non-JWT secret value just read). */
+export function registerSecretValue(value: string): void {
+  // Very short values would redact ordinary words; secrets that short are not worth the damage.
+  if (value.length >= 8) knownSecrets.add(value);
+}
+
+export function scrub(text: string): string {
+  if (text.length === 0) return text;
+  let out = text;
+  if (out.includes('eyJ')) out = out.replace(JWT_RE, REDACTED);
+  if (out.includes('=')) out = out.replace(TOKEN_KV_RE, (_m, k: string) => `${k}=${REDACTED}`);
+  if (knownSecrets.size > 0) {
+    for (const s of knownSecrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
+  }
+  return out;
+}
+
+/** Deep-scrub the string leaves of a log object (bounded depth; logs are small). */
+export function scrubDeep(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return scrub(value);
+  if (depth > 6 || value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
+  if (value instanceof Error) return { type: value.name, message: scrub(value.message) };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) out[k] = scrubDeep(v, depth + 1);
+  return out;
+}

@@ -1,0 +1,55 @@
+import { loadConfig, type Config } from '../config/load.js';
+import { createLogger } from '../audit/logger.js';
+import { startProxy, type RunningProxy } from '../app.js';
+import { prepareEmbedded, embeddedBanner, type EmbeddedSetup } from './embedded.js';
+
+/** Resolve the configuration the way `serve` does (embedded defaults included). */
+export async function resolveConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<{ config?: Readonly<Config>; problems: string[]; embedded?: EmbeddedSetup }> {
+  const embeddedOn = flags.embedded === true || /^(1|true|yes|on)$/i.test(env.PXD_AUTH_EMBEDDED ?? '');
+  const embedded = embeddedOn ? await prepareEmbedded(process.cwd()) : undefined;
+  const r = loadConfig({ flags, env, defaults: embedded?.defaults });
+  return { ...r, embedded };
+}
+
+export async function runServe(flags: Record<string, unknown>): Promise<number> {
+  const { config, problems, embedded } = await resolveConfig(flags);
+  if (!config) {
+    process.stderr.write(`pxd-auth-proxy: the configuration has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    return 2;
+  }
+  const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
+  let running: RunningProxy;
+  try {
+    running = await startProxy(config, logger);
+  } catch (e) {
+    logger.fatal({ err: e }, 'could not start');
+    process.stderr.write(`pxd-auth-proxy: could not start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  logger.info(
+    { socket: config.socket, backend: config.backendUrl, secrets: running.secrets.description, issuers: config.verifier.issuers.map((i) => i.name), mountsRoot: config.mountsRoot },
+    'pxd-auth-proxy listening',
+  );
+  if (embedded) process.stdout.write(embeddedBanner(embedded, config.socket));
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping: no new requests, finishing those in flight');
+      running.close().then(
+        () => {
+          logger.info('stopped');
+          resolve(0);
+        },
+        (e) => {
+          logger.error({ err: e }, 'error while stopping');
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,390 @@
+import type { Logger } from 'pino';
+import { ProxyError, asProxyError, type ErrorCode } from '../errors.js';
+import { decodeBody, type Endpoint, type PluginRequest } from '../plugin/protocol.js';
+import {
+  parseName,
+  parseOpts,
+  resolveSecretPath,
+  assertExpressibleForPxd,
+  forwardNameForPxd,
+  redactName,
+  type ParsedName,
+} from '../volume-name/index.js';
+import { TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY } from '../volume-name/types.js';
+import { describeSource, type TokenSource, type VerifiedToken } from '../tokens/types.js';
+import { decide } from '../policy/decide.js';
+import type { Operation, PolicyConfig } from '../policy/types.js';
+import type { SecretStore } from '../secrets/types.js';
+import type { BackendClient, BackendReply } from '../backend/client.js';
+import { backendRefusal, badReply, checkMountpoint, replyErr, unsafeMountpoint } from '../backend/replies.js';
+import type { StateStore } from '../state/store.js';
+import { audit } from '../audit/audit.js';
+import { scrub } from '../audit/scrub.js';
+
+export interface Verifier {
+  verify(token: string, ctx?: { source?: TokenSource }): Promise<VerifiedToken>;
+}
+
+/** Counters the admin listener exposes; all optional so the proxy runs without them. */
+export interface ProxyObserver {
+  request?(endpoint: Endpoint, outcome: string, seconds: number): void;
+  decision?(operation: Operation, decision: 'allow' | 'deny', reason: string): void;
+  backend?(endpoint: Endpoint, outcome: string, seconds: number): void;
+}
+
+export interface ProxySettings {
+  mountsRoot: string;
+  backendTimeoutMs: number;
+  secretsBasePath?: string;
+  /** Overrides the backend's Capabilities scope. */
+  scope?: 'global' | 'local';
+  policy: PolicyConfig;
+}
+
+export interface ProxyDeps {
+  settings: ProxySettings;
+  verifier: Verifier;
+  secrets: SecretStore;
+  backend: BackendClient;
+  state: StateStore;
+  logger: Logger;
+  observer?: ProxyObserver;
+  now?: () => number;
+}
+
+type Reply = Record<string, unknown>;
+
+const OPERATION: Partial<Record<Endpoint, Operation>> = {
+  'VolumeDriver.Create': 'create',
+  'VolumeDriver.Remove': 'remove',
+  'VolumeDriver.Mount': 'mount',
+};
+
+/** Docker gives Create and Mount 2 minutes and the rest 1: finish well inside, with a clear Err. */
+function budgetMs(endpoint: Endpoint): number {
+  return endpoint === 'VolumeDriver.Create' || endpoint === 'VolumeDriver.Mount' ? 110_000 : 55_000;
+}
+
+/** A token resolved for an authenticated call; `value` is the raw JWT and never leaves this module except to the backend. */
+interface ResolvedToken {
+  value: string;
+  source: TokenSource;
+}
+
+/**
+ * request → parse → resolve → verify → decide → forward → sanitize reply.
+ * Only Create, Remove and Mount are authenticated. Get, Path, List, Unmount, Capabilities and
+ * Activate go through whatever the state of the secret store or of any token: an Err from Get
+ * makes dockerd forget the volume.
+ */
+export class VolumeProxy {
+  private readonly now: () => number;
+
+  constructor(private readonly deps: ProxyDeps) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  async handle(endpoint: Endpoint, body: Buffer): Promise<Reply> {
+    const started = performance.now();
+    let outcome = 'ok';
+    try {
+      const req = decodeBody(endpoint, body);
+      const reply = await this.dispatch(endpoint, req);
+      if (typeof reply.Err === 'string' && reply.Err !== '') outcome = 'backend_err';
+      return reply;
+    } catch (e) {
+      const err = asProxyError(e);
+      outcome = err.code;
+      if (err.code === 'INTERNAL') this.deps.logger.error({ endpoint, err: e }, 'internal error');
+      else if (!OPERATION[endpoint]) this.deps.logger.warn({ endpoint, code: err.code, msg: err.message }, `${endpoint} failed`);
+      return { Err: err.toDockerText() };
+    } finally {
+      this.deps.observer?.request?.(endpoint, outcome, (performance.now() - started) / 1000);
+    }
+  }
+
+  private async dispatch(endpoint: Endpoint, req: PluginRequest | undefined): Promise<Reply> {
+    switch (endpoint) {
+      case 'Plugin.Activate':
+        // Answered here: dockerd activates once per lifetime and dvdcli on every run, and neither
+        // should fail because pxd is still starting.
+        return { Implements: ['VolumeDriver'] };
+      case 'VolumeDriver.Capabilities':
+        return this.capabilities();
+      case 'VolumeDriver.List':
+        return this.list();
+      case 'VolumeDriver.Get':
+        return this.get(req!);
+      case 'VolumeDriver.Path':
+        return this.path(req!);
+      case 'VolumeDriver.Unmount':
+        return this.unmount(req!);
+      case 'VolumeDriver.Create':
+      case 'VolumeDriver.Remove':
+      case 'VolumeDriver.Mount':
+        return this.authenticated(endpoint, req!);
+    }
+  }
+
+  // ---- pass-through calls -------------------------------------------------------------------
+
+  private async forward(endpoint: Endpoint, body: unknown, deadline: number): Promise<BackendReply> {
+    const remaining = Math.max(1_000, Math.min(this.deps.settings.backendTimeoutMs, deadline - this.now()));
+    const t0 = performance.now();
+    let outcome = 'ok';
+    try {
+      return await this.deps.backend.call(endpoint, body, remaining);
+    } catch (e) {
+      outcome = asProxyError(e).code;
+      throw e;
+    } finally {
+      this.deps.observer?.backend?.(endpoint, outcome, (performance.now() - t0) / 1000);
+    }
+  }
+
+  private async capabilities(): Promise<Reply> {
+    if (this.deps.settings.scope) return { Capabilities: { Scope: this.deps.settings.scope } };
+    const reply = await this.forward('VolumeDriver.Capabilities', {}, this.now() + budgetMs('VolumeDriver.Capabilities'));
+    const caps = reply.json?.Capabilities as { Scope?: unknown } | undefined;
+    const scope = caps?.Scope === 'global' || caps?.Scope === 'local' ? caps.Scope : undefined;
+    if (reply.status !== 200 || !scope) {
+      const err = replyErr(reply);
+      if (err) return { Err: err };
+      throw badReply(this.deps.backend.label, 'Capabilities', reply);
+    }
+    return { Capabilities: { Scope: scope } };
+  }
+
+  private async list(): Promise<Reply> {
+    const reply = await this.forward('VolumeDriver.List', {}, this.now() + budgetMs('VolumeDriver.List'));
+    const err = replyErr(reply);
+    if (err) return { Err: err };
+    const vols = reply.json?.Volumes;
+    if (vols !== undefined && vols !== null && !Array.isArray(vols)) throw badReply(this.deps.backend.label, 'List', reply);
+    const out: Array<{ Name: string; Mountpoint: string }> = [];
+    for (const v of (vols as unknown[] | null | undefined) ?? []) {
+      if (!v || typeof v !== 'object' || typeof (v as Reply).Name !== 'string') continue;
+      const name = (v as Reply).Name as string;
+      const mp = (v as Reply).Mountpoint;
+      out.push({ Name: redactName(name), Mountpoint: this.displayMountpoint(name, mp) });
+    }
+    return { Volumes: out, Err: '' };
+  }
+
+  /** Get must echo the requested Name (Docker uses the Name Get returns) and never fail for auth reasons. */
+  private async get(req: PluginRequest): Promise<Reply> {
+    let reply: BackendReply;
+    try {
+      reply = await this.forward('VolumeDriver.Get', { Name: req.Name }, this.now() + budgetMs('VolumeDriver.Get'));
+    } catch (e) {
+      const err = asProxyError(e);
+      // Backend briefly away: a volume we know exists must not be reported absent (dockerd would
+      // drop it from its records on restart). Unknown names get the error.
+      if ((err.code === 'BACKEND_UNREACHABLE' || err.code === 'BACKEND_TIMEOUT') && this.deps.state.get(req.Name)) {
+        this.deps.logger.warn({ volume: redactName(req.Name), code: err.code }, 'backend unavailable: answering Get for a known volume from state');
+        return { Volume: { Name: req.Name, Mountpoint: '' }, Err: '' };
+      }
+      throw err;
+    }
+    const err = replyErr(reply);
+    if (err) return { Err: err };
+    const vol = reply.json?.Volume as Reply | undefined;
+    if (!vol || typeof vol !== 'object') throw badReply(this.deps.backend.label, 'Get', reply);
+    if (typeof vol.Name === 'string' && vol.Name !== req.Name) {
+      this.deps.logger.debug({ asked: redactName(req.Name), got: redactName(vol.Name) }, 'backend Get answered another Name; echoing the requested one');
+    }
+    const out: Reply = { Name: req.Name, Mountpoint: this.displayMountpoint(req.Name, vol.Mountpoint) };
+    if (typeof vol.CreatedAt === 'string') out.CreatedAt = vol.CreatedAt;
+    if (vol.Status && typeof vol.Status === 'object') out.Status = JSON.parse(scrub(JSON.stringify(vol.Status)));
+    this.deps.state.learn(req.Name, (e) => this.deps.logger.warn({ err: e }, 'could not record a known volume'));
+    return { Volume: out, Err: '' };
+  }
+
+  private async path(req: PluginRequest): Promise<Reply> {
+    const reply = await this.forward('VolumeDriver.Path', { Name: req.Name }, this.now() + budgetMs('VolumeDriver.Path'));
+    const err = replyErr(reply);
+    if (err) return { Err: err };
+    const mp = reply.json?.Mountpoint;
+    if (mp === undefined || mp === '') return { Mountpoint: '', Err: '' };
+    const why = checkMountpoint(mp, this.deps.settings.mountsRoot);
+    if (why) throw unsafeMountpoint(redactName(req.Name), mp, why, this.deps.settings.mountsRoot, this.deps.backend.label);
+    return { Mountpoint: mp, Err: '' };
+  }
+
+  private async unmount(req: PluginRequest): Promise<Reply> {
+    const body: Reply = { Name: req.Name };
+    if (req.ID !== undefined) body.ID = req.ID;
+    const reply = await this.forward('VolumeDriver.Unmount', body, this.now() + budgetMs('VolumeDriver.Unmount'));
+    if (reply.status === 200 && !reply.json) throw badReply(this.deps.backend.label, 'Unmount', reply);
+    return { Err: replyErr(reply) };
+  }
+
+  /** For Get and List a bad mountpoint is blanked (never an Err there); Mount and Path refuse it. */
+  private displayMountpoint(name: string, mp: unknown): string {
+    if (mp === undefined || mp === null || mp === '') return '';
+    const why = checkMountpoint(mp, this.deps.settings.mountsRoot);
+    if (!why) return mp as string;
+    this.deps.logger.warn({ volume: redactName(name), why }, 'backend reported an unsafe mountpoint; hiding it');
+    return '';
+  }
+
+  // ---- authenticated calls ------------------------------------------------------------------
+
+  private async authenticated(endpoint: Endpoint, req: PluginRequest): Promise<Reply> {
+    const operation = OPERATION[endpoint]!;
+    const started = this.now();
+    const deadline = started + budgetMs(endpoint);
+    const t0 = performance.now();
+    let parsed: ParsedName | undefined;
+    let token: ResolvedToken | undefined;
+    let verified: VerifiedToken | undefined;
+    let forwarded = false;
+    try {
+      parsed = parseName(req.Name);
+      assertExpressibleForPxd(parsed);
+      const opts = endpoint === 'VolumeDriver.Create' ? parseOpts(req.Opts) : new Map<string, string>();
+      token = await this.resolveToken(parsed, opts, req.Name, operation, deadline);
+      verified = await this.verify(token);
+      const decision = decide(this.deps.settings.policy, {
+        operation,
+        volumeName: parsed.volumeName,
+        roles: verified.roles,
+        secretPath: 'secretPath' in token.source ? token.source.secretPath : undefined,
+      });
+      if (!decision.allow) {
+        throw new ProxyError(decision.code, `${decision.message} (${describeSource(token.source)}, user ${verified.username})`, { volume: parsed.volumeName });
+      }
+      forwarded = true;
+      const reply = await this.forwardAuthenticated(endpoint, req, parsed, opts, token, verified.username, deadline);
+      if (endpoint === 'VolumeDriver.Create') await this.deps.state.remember(req.Name, token.source.kind === 'opts-secret' ? token.source.secretPath : undefined);
+      if (endpoint === 'VolumeDriver.Remove') await this.deps.state.forget(req.Name);
+      this.record(operation, parsed, token, verified, 'allow', 'ROLE_ALLOWED', t0);
+      return reply;
+    } catch (e) {
+      const err = asProxyError(e);
+      const volume = parsed?.volumeName ?? redactName(req.Name).slice(0, 200);
+      this.record(operation, parsed, token, verified, forwarded && !isDenial(err.code) ? 'allow' : 'deny', err.code, t0, err.message, volume);
+      throw err;
+    }
+  }
+
+  /** pxd's precedence: token in Name, token in Opts, token_secret in Name, token_secret in Opts — then the state file. */
+  private async resolveToken(
+    parsed: ParsedName,
+    opts: ReadonlyMap<string, string>,
+    dockerName: string,
+    operation: Operation,
+    deadline: number,
+  ): Promise<ResolvedToken> {
+    if (parsed.token !== undefined) return { value: parsed.token, source: { kind: 'name-token' } };
+    const optToken = opts.get(TOKEN_KEY);
+    if (optToken !== undefined) return { value: optToken, source: { kind: 'opts-token' } };
+    const base = this.deps.settings.secretsBasePath;
+    let source: Extract<TokenSource, { secretPath: string }> | undefined;
+    if (parsed.tokenSecret !== undefined) {
+      source = { kind: 'name-secret', secretPath: resolveSecretPath({ path: parsed.tokenSecret, namespace: parsed.tokenSecretNamespace, basePath: base }) };
+    } else if (opts.get(TOKEN_SECRET_KEY) !== undefined) {
+      source = { kind: 'opts-secret', secretPath: resolveSecretPath({ path: opts.get(TOKEN_SECRET_KEY)!, namespace: opts.get(TOKEN_SECRET_NAMESPACE_KEY), basePath: base }) };
+    } else {
+      const ref = this.deps.state.get(dockerName)?.secretPath;
+      if (ref !== undefined) source = { kind: 'state-secret', secretPath: ref };
+    }
+    if (!source) {
+      const hint =
+        operation === 'create'
+          ? 'give token_secret=<path> in the name (token_secret=pwx/secrets/me,name=' + parsed.volumeName + ') or with -o token_secret=<path>'
+          : `Docker sends options only on create: this volume was not created through pxd-auth with -o token_secret, so name it token_secret=<path>,name=${parsed.volumeName}`;
+      throw new ProxyError('TOKEN_MISSING', `no token for ${operation} of volume ${parsed.volumeName}: ${hint}`, { volume: parsed.volumeName });
+    }
+    const signal = AbortSignal.timeout(Math.max(1_000, Math.min(45_000, deadline - this.now() - 10_000)));
+    try {
+      const read = await this.deps.secrets.read(source.secretPath, signal);
+      if (read.stale) this.deps.logger.warn({ secretPath: source.secretPath }, 'secret store failing: using the cached token (stale-if-error)');
+      return { value: read.value, source };
+    } catch (e) {
+      const err = asProxyError(e, 'SECRET_STORE_UNAVAILABLE');
+      // Name the volume too: the store's message names the path and what to do.
+      throw new ProxyError(err.code, `${operation} of volume ${parsed.volumeName}: ${err.message}`, { ...err.details, volume: parsed.volumeName, secretPath: source.secretPath }, { cause: err });
+    }
+  }
+
+  private async verify(token: ResolvedToken): Promise<VerifiedToken> {
+    try {
+      return await this.deps.verifier.verify(token.value, { source: token.source });
+    } catch (e) {
+      // A token that fails must not stay cached as good: re-read the secret next time.
+      if ('secretPath' in token.source) this.deps.secrets.invalidate?.(token.source.secretPath);
+      throw e;
+    }
+  }
+
+  private async forwardAuthenticated(
+    endpoint: Endpoint,
+    req: PluginRequest,
+    parsed: ParsedName,
+    opts: ReadonlyMap<string, string>,
+    token: ResolvedToken,
+    username: string,
+    deadline: number,
+  ): Promise<Reply> {
+    let body: Reply;
+    if (endpoint === 'VolumeDriver.Create') {
+      const passOpts = new Map([...opts].filter(([k]) => k !== TOKEN_KEY && k !== TOKEN_SECRET_KEY && k !== TOKEN_SECRET_NAMESPACE_KEY));
+      if (parsed.inline) {
+        // pxd ignores Opts once the Name carries name=, so the user's -o options are merged into the Name.
+        body = { Name: forwardNameForPxd(parsed, token.value, passOpts), Opts: Object.fromEntries(passOpts) };
+      } else {
+        // A bare name: pxd takes the whole Name as the volume name and the spec and token from Opts.
+        body = { Name: parsed.volumeName, Opts: { ...Object.fromEntries(passOpts), [TOKEN_KEY]: token.value } };
+      }
+    } else {
+      // Mount (and Remove) read the token from the Name only, which works only with name=.
+      body = { Name: forwardNameForPxd(parsed, token.value) };
+      if (endpoint === 'VolumeDriver.Mount' && req.ID !== undefined) body.ID = req.ID;
+    }
+    const reply = await this.forward(endpoint, body, deadline);
+    const operation = OPERATION[endpoint]!;
+    const refused = reply.status !== 200 || !reply.json || (typeof reply.json.Err === 'string' && reply.json.Err !== '');
+    if (refused) {
+      if (reply.status === 200 && !reply.json) throw badReply(this.deps.backend.label, endpoint, reply);
+      throw backendRefusal(operation, parsed.volumeName, username, this.deps.backend.label, reply);
+    }
+    if (endpoint !== 'VolumeDriver.Mount') return { Err: '' };
+    const mp = reply.json!.Mountpoint;
+    const why = checkMountpoint(mp, this.deps.settings.mountsRoot);
+    if (why) throw unsafeMountpoint(parsed.volumeName, mp, why, this.deps.settings.mountsRoot, this.deps.backend.label);
+    return { Mountpoint: mp, Err: '' };
+  }
+
+  private record(
+    operation: Operation,
+    parsed: ParsedName | undefined,
+    token: ResolvedToken | undefined,
+    verified: VerifiedToken | undefined,
+    decision: 'allow' | 'deny',
+    reason: ErrorCode | 'ROLE_ALLOWED',
+    t0: number,
+    message?: string,
+    volume?: string,
+  ): void {
+    this.deps.observer?.decision?.(operation, decision, reason);
+    audit(this.deps.logger, {
+      operation,
+      volume: volume ?? parsed?.volumeName ?? '',
+      subject: verified?.username,
+      issuer: verified?.issuer,
+      roles: verified?.roles,
+      secretPath: token && 'secretPath' in token.source ? token.source.secretPath : undefined,
+      tokenSource: token?.source.kind,
+      decision,
+      reason,
+      latencyMs: Math.round((performance.now() - t0) * 10) / 10,
+      message,
+    });
+  }
+}
+
+/** Codes that mean "refused" (by the proxy or by pxd), as opposed to a failure after allowing. */
+function isDenial(code: ErrorCode): boolean {
+  return code === 'BACKEND_DENIED';
+}

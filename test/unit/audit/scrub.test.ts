@@ -1,0 +1,35 @@
+import { describe, expect, it } from 'vitest';
+import { Writable } from 'node:stream';
+import { scrub, scrubDeep, registerSecretValue } from '../../../src/audit/scrub.js';
+import { createLogger } from '../../../src/audit/logger.js';
+
+const JWT = 'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJpZC91c2VyMSJ9.JS4B6EvWsq3r6mu2B9cicE3uaMdIgxZcgf_4dY598l0';
+
+describe('scrub', () => {
+  it('removes JWTs and token= values from free text', () => {
+    expect(scrub(`token=${JWT},name=vol1`)).toBe('token=***,name=vol1');
+    expect(scrub(`rpc error for ${JWT} here`)).toBe('rpc error for *** here');
+    expect(scrub('token=abc.def.ghi,name=v')).toBe('token=***,name=v');
+    expect(scrub('name=vol1,size=1G')).toBe('name=vol1,size=1G');
+  });
+
+  it('removes registered non-JWT secret values', () => {
+    registerSecretValue('hunter2-hunter2');
+    expect(scrub('value hunter2-hunter2 leaked')).toBe('value *** leaked');
+  });
+
+  it('scrubs nested objects and errors', () => {
+    const out = scrubDeep({ a: { b: [`x ${JWT}`] }, e: new Error(`bad token=${JWT}`) }) as any;
+    expect(JSON.stringify(out)).not.toContain(JWT.split('.')[2]);
+  });
+
+  it('the logger scrubs messages and fields', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+    logger.info({ volume: `token=${JWT},name=v`, token: 'plain-secret-value', nested: { authorization: 'token=abc' } }, `message with ${JWT}`);
+    const text = lines.join('');
+    expect(text).not.toContain(JWT.split('.')[2]);
+    expect(text).not.toContain('plain-secret-value');
+    expect(JSON.parse(text).volume).toBe('token=***,name=v');
+  });
+});

@@ -1,0 +1,107 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { generateKeyPairSync } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../../src/config/load.js';
+
+const dir = mkdtempSync(path.join(os.tmpdir(), 'pxa-cfg-'));
+const base = { secrets: 'file:/tmp/x', jwtIssuer: 'portworx.com', jwtSharedSecret: 'a-shared-secret-of-some-length' };
+
+describe('loadConfig', () => {
+  it('applies pxd defaults', () => {
+    const { config, problems } = loadConfig({ flags: base, env: {} });
+    expect(problems).toEqual([]);
+    expect(config!.socket).toBe('/run/docker/plugins/pxd-auth.sock');
+    expect(config!.backend).toEqual({ kind: 'unix', socketPath: '/run/docker/plugins/pxd.sock' });
+    expect(config!.mountsRoot).toBe('/var/lib/osd/mounts');
+    expect(config!.verifier.clockToleranceSec).toBe(0);
+    expect(config!.verifier.requiredClaims).toEqual(['iss', 'sub', 'exp', 'iat', 'name', 'email']);
+    expect(config!.policy.roles['system.view']).toEqual([]);
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config!.verifier.issuers)).toBe(true);
+  });
+
+  it('takes flags over environment over YAML', () => {
+    const yamlFile = path.join(dir, 'prec.yaml');
+    writeFileSync(yamlFile, 'socket: /yaml.sock\nmountsRoot: /yaml/mounts\nbackendTimeout: 30\n');
+    const { config } = loadConfig({
+      flags: { ...base, config: yamlFile, socket: '/flag.sock' },
+      env: { PXD_AUTH_SOCKET: '/env.sock', PXD_AUTH_MOUNTS_ROOT: '/env/mounts' },
+    });
+    expect(config!.socket).toBe('/flag.sock');
+    expect(config!.mountsRoot).toBe('/env/mounts');
+    expect(config!.backendTimeoutMs).toBe(30_000);
+  });
+
+  it('reads the shared secret from the pxd environment names', () => {
+    const { config } = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p' }, env: { OPENSTORAGE_AUTH_SHAREDSECRET: 'from-openstorage-env-1234' } });
+    expect(config!.verifier.issuers[0]!.sharedSecret).toBe('from-openstorage-env-1234');
+    const both = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p' }, env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'portworx-env-secret-12', OPENSTORAGE_AUTH_SHAREDSECRET: 'ignored-env-secret-123' } });
+    expect(both.config!.verifier.issuers[0]!.sharedSecret).toBe('portworx-env-secret-12');
+  });
+
+  it('reports every problem at once, never echoing a secret', () => {
+    const rsa = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const ecFile = path.join(dir, 'ec.pem');
+    writeFileSync(ecFile, rsa.publicKey.export({ type: 'spki', format: 'pem' }));
+    const { config, problems } = loadConfig({
+      flags: { backend: 'http://nope', secrets: 'vault', usernameClaim: 'uid', clockTolerance: 'soon', jwtIssuer: 'p', jwtSharedSecret: 'tiny-s3cr', jwtRsaPubkeyFile: ecFile, logLevel: 'loud' },
+      env: {},
+    });
+    expect(config).toBeUndefined();
+    const text = problems.join('\n');
+    expect(text).toMatch(/--backend: "http:\/\/nope" is neither/);
+    expect(text).toMatch(/--secrets: "vault" is neither dcos nor file/);
+    expect(text).toMatch(/--username-claim: must be sub, email or name/);
+    expect(text).toMatch(/--clock-tolerance: expected a whole number/);
+    expect(text).toMatch(/shared secret is shorter than 16/);
+    expect(text).toMatch(/holds an ec key, expected an RSA public key/);
+    expect(text).toMatch(/--log-level/);
+    expect(text).not.toContain('tiny-s3cr');
+  });
+
+  it('rejects unknown YAML keys (a typo must not switch a check off)', () => {
+    const yamlFile = path.join(dir, 'typo.yaml');
+    writeFileSync(yamlFile, 'issuers:\n  - name: a\n    sharedSecret: 0123456789abcdef0\n    usernameClaim: sub\npolicy:\n  rolez: {}\n');
+    const { problems } = loadConfig({ flags: { secrets: 'file:/x', config: yamlFile }, env: {} });
+    expect(problems.join('\n')).toMatch(/policy: Unrecognized key.*rolez/);
+  });
+
+  it('loads several issuers, roles and bindings from YAML', () => {
+    const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = path.join(dir, 'rsa.pem');
+    writeFileSync(pem, publicKey.export({ type: 'spki', format: 'pem' }));
+    const yamlFile = path.join(dir, 'multi.yaml');
+    writeFileSync(
+      yamlFile,
+      [
+        'issuers:',
+        '  - name: portworx.com',
+        '    sharedSecret: 0123456789abcdef0123',
+        '  - name: corp.example.com',
+        `    rsaPublicKeyFile: ${pem}`,
+        '    usernameClaim: email',
+        'policy:',
+        '  roles:',
+        '    system.view: [mount]',
+        '  bindings:',
+        '    - secretPrefix: /pwx/secrets/tenant-a/',
+        '      volumes: ["a-*"]',
+      ].join('\n'),
+    );
+    const { config, problems } = loadConfig({ flags: { secrets: 'file:/x', config: yamlFile }, env: {} });
+    expect(problems).toEqual([]);
+    expect(config!.verifier.issuers.map((i) => i.name)).toEqual(['portworx.com', 'corp.example.com']);
+    expect(config!.verifier.issuers[1]!.usernameClaim).toBe('email');
+    expect(config!.policy.roles['system.view']).toEqual(['mount']);
+    expect(config!.policy.roles['system.admin']).toEqual(['create', 'remove', 'mount']);
+    expect(config!.policy.bindings).toEqual([{ secretPrefix: 'pwx/secrets/tenant-a', volumes: ['a-*'] }]);
+  });
+
+  it('derives the mounts root of the local backend', () => {
+    const { config } = loadConfig({ flags: { ...base, backend: 'local:/srv/vols' }, env: {} });
+    expect(config!.backend).toEqual({ kind: 'local', dir: '/srv/vols' });
+    expect(config!.mountsRoot).toBe('/srv/vols/mounts');
+  });
+});
