@@ -11,19 +11,7 @@ import { createDcosSecretStore } from './secrets/dcos/index.js';
 import { StateStore } from './state/store.js';
 import { VolumeProxy, type ProxyObserver } from './proxy/volume-proxy.js';
 import { createPluginServer, listenPlugin, systemdListenFd } from './plugin/server.js';
-
-/** Everything a running proxy is made of, so it can be inspected (admin, doctor) and stopped. */
-export interface RunningProxy {
-  config: Readonly<Config>;
-  proxy: VolumeProxy;
-  server: http.Server;
-  backend: BackendClient;
-  secrets: SecretStore;
-  state: StateStore;
-  verifier: TokenVerifier;
-  localDriver?: LocalDriver;
-  close(): Promise<void>;
-}
+import type { Endpoint } from './plugin/protocol.js';
 
 export function createSecretStore(config: Readonly<Config>, logger: Logger): SecretStore {
   if (config.secrets.kind === 'file') return new FileSecretStore(config.secrets.dir);
@@ -40,64 +28,163 @@ export interface StartOptions {
   drainMs?: number;
 }
 
-export async function startProxy(config: Readonly<Config>, logger: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
-  const verifier = new TokenVerifier(config.verifier);
-  const secrets = opts.secrets ?? createSecretStore(config, logger);
-  const { store: state, movedAside } = await StateStore.open(path.join(config.stateDir, 'state.json'));
-  if (movedAside) logger.error({ file: movedAside }, 'the state file was unreadable and was moved aside; volumes created with -o token_secret need their reference again');
+/** One configuration's worth of request-path objects. A reload builds a new one and swaps it in. */
+interface Generation {
+  config: Readonly<Config>;
+  verifier: TokenVerifier;
+  secrets: SecretStore;
+  backend: BackendClient;
+  proxy: VolumeProxy;
+}
 
-  let localDriver: LocalDriver | undefined;
-  let backend: BackendClient;
-  if (config.backend.kind === 'local') {
-    // The embedded driver checks tokens like pxd does; it shares the proxy's trusted issuers.
-    const driverVerifier = new TokenVerifier({ ...config.verifier, cacheSize: 0 });
-    localDriver = new LocalDriver({ dir: config.backend.dir, verify: (t) => driverVerifier.verify(t), logger: logger.child({ component: 'local-driver' }) });
-    await localDriver.start();
-    backend = new BackendClient(localDriver.socketPath, `local driver at ${localDriver.socketPath}`);
-  } else {
-    backend = new BackendClient(config.backend.socketPath, config.backendUrl);
+/** Settings that a reload cannot change: the process would have to give up its socket or state. */
+const RESTART_ONLY: Array<[keyof Config, string]> = [
+  ['socket', '--socket'],
+  ['socketGroup', '--socket-group'],
+  ['stateDir', '--state-dir'],
+  ['backendUrl', '--backend'],
+  ['adminListen', '--admin-listen'],
+];
+
+/** Everything a running proxy is made of, so it can be inspected (admin, doctor), reloaded and stopped. */
+export class RunningProxy {
+  private gen: Generation;
+  private readonly retired: Array<{ gen: Generation; at: number }> = [];
+
+  private constructor(
+    gen: Generation,
+    readonly server: http.Server,
+    readonly state: StateStore,
+    readonly logger: Logger,
+    private readonly opts: StartOptions,
+    readonly localDriver?: LocalDriver,
+  ) {
+    this.gen = gen;
   }
 
-  const proxy = new VolumeProxy({
-    settings: {
-      mountsRoot: config.mountsRoot,
-      backendTimeoutMs: config.backendTimeoutMs,
-      secretsBasePath: config.secretsBasePath,
-      scope: config.scope,
-      policy: config.policy,
-    },
-    verifier,
-    secrets,
-    backend,
-    state,
-    logger,
-    observer: opts.observer,
-  });
-  const server = createPluginServer(proxy, (e) => logger.error({ err: e }, 'unhandled error in a plugin request'));
-  const fd = opts.listenFd ?? systemdListenFd();
-  await listenPlugin(server, { socketPath: config.socket, group: config.socketGroup, fd });
+  get config(): Readonly<Config> {
+    return this.gen.config;
+  }
+  get proxy(): VolumeProxy {
+    return this.gen.proxy;
+  }
+  get verifier(): TokenVerifier {
+    return this.gen.verifier;
+  }
+  get secrets(): SecretStore {
+    return this.gen.secrets;
+  }
+  get backend(): BackendClient {
+    return this.gen.backend;
+  }
 
-  let closed = false;
-  return {
-    config,
-    proxy,
-    server,
-    backend,
-    secrets,
-    state,
-    verifier,
-    localDriver,
-    async close() {
-      if (closed) return;
-      closed = true;
-      // Stop accepting; idle keep-alive connections close now, in-flight requests get a bounded drain.
-      const drained = new Promise<void>((r) => server.close(() => r()));
-      await Promise.race([drained, new Promise((r) => setTimeout(r, opts.drainMs ?? 10_000).unref())]);
-      server.closeAllConnections();
-      await state.flush();
-      await backend.close();
-      await secrets.close();
+  static async start(config: Readonly<Config>, logger: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
+    const { store: state, movedAside } = await StateStore.open(path.join(config.stateDir, 'state.json'));
+    if (movedAside) logger.error({ file: movedAside }, 'the state file was unreadable and was moved aside; volumes created with -o token_secret need their reference again');
+    let localDriver: LocalDriver | undefined;
+    if (config.backend.kind === 'local') {
+      // The embedded driver checks tokens like pxd does; it trusts the issuers of the start-up configuration.
+      const driverVerifier = new TokenVerifier({ ...config.verifier, cacheSize: 0 });
+      localDriver = new LocalDriver({ dir: config.backend.dir, verify: (t) => driverVerifier.verify(t), logger: logger.child({ component: 'local-driver' }) });
+      await localDriver.start();
+    }
+    const gen = RunningProxy.build(config, logger, state, opts, localDriver);
+    // Each request runs on the generation current when it arrived: a reload never changes a request midway.
+    let self: RunningProxy | undefined;
+    const server = createPluginServer(
+      { handle: (ep: Endpoint, body: Buffer) => self!.gen.proxy.handle(ep, body) },
+      (e) => logger.error({ err: e }, 'unhandled error in a plugin request'),
+    );
+    self = new RunningProxy(gen, server, state, logger, opts, localDriver);
+    try {
+      await listenPlugin(server, { socketPath: config.socket, group: config.socketGroup, fd: opts.listenFd ?? systemdListenFd() });
+    } catch (e) {
+      await gen.backend.close();
+      await gen.secrets.close();
       await localDriver?.close();
-    },
-  };
+      throw e;
+    }
+    return self;
+  }
+
+  private static build(
+    config: Readonly<Config>,
+    logger: Logger,
+    state: StateStore,
+    opts: StartOptions,
+    localDriver: LocalDriver | undefined,
+    reuse?: Generation,
+  ): Generation {
+    const verifier = new TokenVerifier(config.verifier);
+    const sameSecrets = reuse && JSON.stringify(reuse.config.secrets) === JSON.stringify(config.secrets);
+    const secrets = opts.secrets ?? (sameSecrets ? reuse.secrets : createSecretStore(config, logger));
+    const backend =
+      reuse?.backend ??
+      (localDriver
+        ? new BackendClient(localDriver.socketPath, `local driver at ${localDriver.socketPath}`)
+        : new BackendClient((config.backend as { socketPath: string }).socketPath, config.backendUrl));
+    const proxy = new VolumeProxy({
+      settings: {
+        mountsRoot: config.mountsRoot,
+        backendTimeoutMs: config.backendTimeoutMs,
+        secretsBasePath: config.secretsBasePath,
+        scope: config.scope,
+        policy: config.policy,
+      },
+      verifier,
+      secrets,
+      backend,
+      state,
+      logger,
+      observer: opts.observer,
+    });
+    return { config, verifier, secrets, backend, proxy };
+  }
+
+  /**
+   * Swap in a new configuration (SIGHUP). Keys and issuers, policy, base path, claims and timeouts
+   * change at once; requests already running finish on the old ones. A configuration that cannot be
+   * built is refused and the old one kept. Returns the problems, empty on success.
+   */
+  reload(config: Readonly<Config>): string[] {
+    const problems: string[] = [];
+    for (const [key, flag] of RESTART_ONLY) {
+      if (JSON.stringify(config[key]) !== JSON.stringify(this.gen.config[key])) problems.push(`${flag} cannot change while running: restart the proxy for it`);
+    }
+    if (problems.length) return problems;
+    let next: Generation;
+    try {
+      next = RunningProxy.build(config, this.logger, this.state, this.opts, this.localDriver, this.gen);
+    } catch (e) {
+      return [(e as Error).message];
+    }
+    const old = this.gen;
+    this.gen = next;
+    // Old clients may still serve in-flight calls: close them once Docker's longest call is over.
+    if (old.secrets !== next.secrets) {
+      this.retired.push({ gen: old, at: Date.now() });
+      setTimeout(() => void old.secrets.close().catch(() => undefined), 130_000).unref();
+    }
+    return [];
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Stop accepting; idle keep-alive connections close now, in-flight requests get a bounded drain.
+    const drained = new Promise<void>((r) => this.server.close(() => r()));
+    await Promise.race([drained, new Promise((r) => setTimeout(r, this.opts.drainMs ?? 10_000).unref())]);
+    this.server.closeAllConnections();
+    await this.state.flush();
+    await this.gen.backend.close();
+    await this.gen.secrets.close();
+    for (const r of this.retired) await r.gen.secrets.close().catch(() => undefined);
+    await this.localDriver?.close();
+  }
+
+  private closed = false;
+}
+
+export function startProxy(config: Readonly<Config>, logger: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
+  return RunningProxy.start(config, logger, opts);
 }

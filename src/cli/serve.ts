@@ -1,10 +1,16 @@
+import type http from 'node:http';
 import { loadConfig, type Config } from '../config/load.js';
 import { createLogger } from '../audit/logger.js';
 import { startProxy, type RunningProxy } from '../app.js';
+import { ProxyMetrics } from '../admin/metrics.js';
+import { createAdminApp, listenAdmin } from '../admin/server.js';
 import { prepareEmbedded, embeddedBanner, type EmbeddedSetup } from './embedded.js';
 
 /** Resolve the configuration the way `serve` does (embedded defaults included). */
-export async function resolveConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Promise<{ config?: Readonly<Config>; problems: string[]; embedded?: EmbeddedSetup }> {
+export async function resolveConfig(
+  flags: Record<string, unknown>,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ config?: Readonly<Config>; problems: string[]; embedded?: EmbeddedSetup }> {
   const embeddedOn = flags.embedded === true || /^(1|true|yes|on)$/i.test(env.PXD_AUTH_EMBEDDED ?? '');
   const embedded = embeddedOn ? await prepareEmbedded(process.cwd()) : undefined;
   const r = loadConfig({ flags, env, defaults: embedded?.defaults });
@@ -18,19 +24,47 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
     return 2;
   }
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
-  let running: RunningProxy;
+  let running: RunningProxy | undefined;
+  const metrics = new ProxyMetrics({
+    verifierStats: () => running?.verifier.stats() ?? { hits: 0, misses: 0, size: 0 },
+    secretStats: () => running?.secrets.stats?.(),
+  });
+  let admin: http.Server | undefined;
   try {
-    running = await startProxy(config, logger);
+    running = await startProxy(config, logger, { observer: metrics.observer });
+    if (config.adminListen) {
+      const r = running;
+      const app = createAdminApp(metrics, {
+        listening: () => r.server.listening,
+        backend: () => backendAnswers(r),
+        secrets: () => r.secrets.ready(),
+      });
+      admin = await listenAdmin(app, config.adminListen, logger);
+    }
   } catch (e) {
     logger.fatal({ err: e }, 'could not start');
     process.stderr.write(`pxd-auth-proxy: could not start: ${(e as Error).message}\n`);
+    await running?.close();
     return 1;
   }
+  const proxy = running;
   logger.info(
-    { socket: config.socket, backend: config.backendUrl, secrets: running.secrets.description, issuers: config.verifier.issuers.map((i) => i.name), mountsRoot: config.mountsRoot },
+    { socket: config.socket, backend: config.backendUrl, secrets: proxy.secrets.description, issuers: config.verifier.issuers.map((i) => i.name), mountsRoot: config.mountsRoot },
     'pxd-auth-proxy listening',
   );
   if (embedded) process.stdout.write(embeddedBanner(embedded, config.socket));
+
+  process.on('SIGHUP', () => {
+    void resolveConfig(flags).then(({ config: next, problems: p }) => {
+      const refused = next ? proxy.reload(next) : p;
+      if (refused.length) {
+        logger.error({ problems: refused }, 'SIGHUP: the new configuration was refused; the running one is kept');
+        return;
+      }
+      logger.level = next!.logLevel;
+      logger.info({ issuers: next!.verifier.issuers.map((i) => i.name) }, 'SIGHUP: configuration and keys reloaded');
+    });
+  });
 
   return new Promise<number>((resolve) => {
     let stopping = false;
@@ -38,7 +72,9 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'stopping: no new requests, finishing those in flight');
-      running.close().then(
+      admin?.close();
+      admin?.closeAllConnections();
+      proxy.close().then(
         () => {
           logger.info('stopped');
           resolve(0);
@@ -52,4 +88,16 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** Readiness of the backend: it answers Activate within 2 s (cached 5 s so scrapes stay cheap). */
+let lastBackendCheck = { at: 0, ok: false };
+async function backendAnswers(r: RunningProxy): Promise<boolean> {
+  if (Date.now() - lastBackendCheck.at < 5_000) return lastBackendCheck.ok;
+  const ok = await r.backend.call('Plugin.Activate', {}, 2_000).then(
+    (reply) => reply.status === 200 && Array.isArray(reply.json?.Implements),
+    () => false,
+  );
+  lastBackendCheck = { at: Date.now(), ok };
+  return ok;
 }

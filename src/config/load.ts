@@ -243,7 +243,11 @@ export function loadConfig(input: LoadInput): LoadResult {
     if (i.rsaPublicKeyFile) cfg.rsaPublicKeyPem = readPublicKey(abs(i.rsaPublicKeyFile), 'rsa', `${where} RSA public key`, problems);
     if (i.ecdsaPublicKeyFile) cfg.ecdsaPublicKeyPem = readPublicKey(abs(i.ecdsaPublicKeyFile), 'ec', `${where} ECDSA public key`, problems);
     if (i.jwksUrl) cfg.jwksUrl = i.jwksUrl;
-    if (!i.sharedSecret && !i.sharedSecretFile && !i.rsaPublicKeyFile && !i.ecdsaPublicKeyFile && !i.jwksUrl) {
+    if (i.oidc) {
+      cfg.oidcDiscovery = true;
+      if (!/^https?:\/\//.test(i.name)) problems.push(`${where}: oidc: true needs the issuer name to be its URL (https://...)`);
+    }
+    if (!i.sharedSecret && !i.sharedSecretFile && !i.rsaPublicKeyFile && !i.ecdsaPublicKeyFile && !i.jwksUrl && !i.oidc) {
       problems.push(`${where}: no key configured (shared secret, RSA or ECDSA public key file)`);
     }
     issuers.push(cfg);

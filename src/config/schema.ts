@@ -11,6 +11,8 @@ export const issuerSchema = z
     rsaPublicKeyFile: z.string().min(1).optional(),
     ecdsaPublicKeyFile: z.string().min(1).optional(),
     jwksUrl: z.string().url().optional(),
+    /** Discover jwks_uri from <name>/.well-known/openid-configuration. */
+    oidc: z.boolean().optional(),
     usernameClaim: z.enum(['sub', 'email', 'name']).optional(),
   })
   .strict();

@@ -18,7 +18,19 @@ export interface SecretStore {
   read(path: string, signal?: AbortSignal): Promise<SecretRead>;
   /** Forget a cached value (e.g. the token in it failed verification). */
   invalidate?(path: string): void;
+  /** Cache and login counters for /metrics, when the store keeps any. */
+  stats?(): SecretStoreStats;
   /** Whether the store is usable now (readiness); must not throw. */
   ready(): Promise<boolean>;
   close(): Promise<void>;
+}
+
+export interface SecretStoreStats {
+  hits: number;
+  misses: number;
+  stale: number;
+  logins?: number;
+  loginFailures?: number;
+  /** Unix time (s) of the soonest exp among cached tokens. */
+  soonestExpiry?: number;
 }

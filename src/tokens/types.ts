@@ -12,8 +12,12 @@ export interface IssuerConfig {
   rsaPublicKeyPem?: string;
   /** PEM (SPKI) EC public key text: ES256/384/512. */
   ecdsaPublicKeyPem?: string;
-  /** Remote JWK set (OIDC-style issuers); any of RS/ES/PS by the key's own `alg`/`kty`. */
+  /** Remote JWK set (OIDC-style issuers): RS and ES tokens, the key chosen by `kid`. */
   jwksUrl?: string;
+  /** Discover the JWK set from `<name>/.well-known/openid-configuration` (name is then a URL). */
+  oidcDiscovery?: boolean;
+  /** Least time between two JWKS fetches for unknown `kid`s (default 30 s). */
+  jwksCooldownMs?: number;
   /** Username claim for this issuer (default: the global one, `sub`). */
   usernameClaim?: UsernameClaim;
 }

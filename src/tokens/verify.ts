@@ -6,7 +6,8 @@
  * The token itself, and any part of its signature, never appears in a message or an error property.
  */
 import { createHash, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { jwtVerify } from 'jose';
+import { jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { RemoteKeys } from './jwks.js';
 import { LRUCache } from 'lru-cache';
 
 import { ProxyError, type ErrorCode, type ProxyErrorDetails } from '../errors.js';
@@ -58,6 +59,8 @@ interface IssuerKeys {
   hs?: KeyObject;
   rsa?: KeyObject;
   ec?: { key: KeyObject; alg: Alg; curve: string };
+  /** JWK set of an OIDC-style issuer: RS and ES tokens only, the key chosen by `kid`. */
+  remote?: RemoteKeys;
 }
 
 interface CacheEntry {
@@ -198,8 +201,17 @@ export class TokenVerifier {
     }
     const keys = issuer as IssuerKeys;
 
-    // 4. The key of that family.
-    const key = family === 'hs' ? keys.hs : family === 'rsa' ? keys.rsa : keys.ec?.key;
+    // 4. The key of that family (a JWK set serves the asymmetric families only).
+    let usedRemote = false;
+    let key: KeyObject | JWTVerifyGetKey | undefined = family === 'hs' ? keys.hs : family === 'rsa' ? keys.rsa : keys.ec?.key;
+    if (!key && keys.remote && family !== 'hs') {
+      try {
+        usedRemote = true;
+        key = await keys.remote.resolver();
+      } catch (e) {
+        fail('TOKEN_KEY_MISSING', `${src}: the keys of issuer ${iss} cannot be fetched (${(e as Error).message})`, { issuer: iss });
+      }
+    }
     if (!key) {
       fail('TOKEN_KEY_MISSING', `${src}: issuer ${iss} has no ${FAMILY_KEY_TEXT[family]} configured; the token is signed with ${alg}`, {
         issuer: iss,
@@ -215,7 +227,7 @@ export class TokenVerifier {
     // 5 + 6. Signature (restricted to this one algorithm), then exp/nbf on our clock.
     const nowMs = this.#now();
     try {
-      await jwtVerify(token, key as KeyObject, {
+      await jwtVerify(token, key as KeyObject & JWTVerifyGetKey, {
         algorithms: [alg],
         currentDate: new Date(nowMs),
         clockTolerance: this.#toleranceSec,
@@ -274,7 +286,7 @@ export class TokenVerifier {
       expiresAt: exp ?? Number.POSITIVE_INFINITY,
       issuedAt: iat ?? 0,
       algorithm: alg,
-      keySlot: FAMILY_SLOT[family],
+      keySlot: usedRemote ? 'jwks' : FAMILY_SLOT[family],
     };
     if (typeof claims.email === 'string') verified.email = claims.email;
     if (typeof claims.name === 'string') verified.displayName = claims.name;
@@ -338,6 +350,15 @@ export class TokenVerifier {
         break;
       case 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED':
         break;
+      case 'ERR_JWKS_NO_MATCHING_KEY':
+      case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
+        fail('TOKEN_SIGNATURE_INVALID', `${src}: no key of issuer ${iss} matches the token (${alg}, kid ${quote((e as { kid?: unknown }).kid ?? 'none')}); the issuer may have rotated keys not yet published`, { issuer: iss, algorithm: alg });
+        break;
+      case 'ERR_JWKS_TIMEOUT':
+      case 'ERR_JWKS_INVALID':
+      case 'ERR_JOSE_GENERIC':
+        fail('TOKEN_KEY_MISSING', `${src}: the key set of issuer ${iss} could not be fetched or read`, { issuer: iss, algorithm: alg });
+        break;
       default:
         break;
     }
@@ -350,10 +371,10 @@ export class TokenVerifier {
 
 function importIssuerKeys(issuer: IssuerConfig): IssuerKeys {
   const where = `issuer ${issuer.name}`;
-  if (issuer.jwksUrl !== undefined) {
-    throw new Error(`${where}: jwks issuers are not supported yet (jwksUrl is set)`);
-  }
   const keys: IssuerKeys = { config: issuer };
+  if (issuer.jwksUrl !== undefined || issuer.oidcDiscovery) {
+    keys.remote = new RemoteKeys({ issuer: issuer.name, jwksUrl: issuer.jwksUrl, discover: issuer.oidcDiscovery, cooldownMs: issuer.jwksCooldownMs });
+  }
   if (issuer.sharedSecret !== undefined) {
     if (typeof issuer.sharedSecret !== 'string' || issuer.sharedSecret === '') {
       throw new Error(`${where}: the shared secret is empty`);
@@ -382,7 +403,7 @@ function importIssuerKeys(issuer: IssuerConfig): IssuerKeys {
     }
     keys.ec = { key, alg: curve.alg, curve: curve.name };
   }
-  if (!keys.hs && !keys.rsa && !keys.ec) {
+  if (!keys.hs && !keys.rsa && !keys.ec && !keys.remote) {
     throw new Error(`${where} has no key configured (set a shared secret, an RSA or an ECDSA public key)`);
   }
   return keys;

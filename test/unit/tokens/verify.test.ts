@@ -475,8 +475,7 @@ describe('TokenVerifier: construction', () => {
     expect(() => make([{ name: 'a', rsaPublicKeyPem: rsaKey(1024).publicPem }])).toThrow(
       'issuer a: the RSA public key has 1024 bits; at least 2048 are required');
   });
-  it('rejects jwks issuers, key-less issuers, duplicates and empty lists', () => {
-    expect(() => make([{ name: 'a', jwksUrl: 'https://idp/jwks' }])).toThrow('jwks issuers are not supported yet');
+  it('rejects key-less issuers, duplicates and empty lists', () => {
     expect(() => make([{ name: 'a' }])).toThrow('issuer a has no key configured');
     expect(() => make([{ name: 'a', sharedSecret: '' }])).toThrow('issuer a: the shared secret is empty');
     expect(() => make([{ name: 'a', sharedSecret: 'x' }, { name: 'a', sharedSecret: 'y' }])).toThrow('issuer a is configured twice');

@@ -1,0 +1,54 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ProxyObserver } from '../proxy/volume-proxy.js';
+import type { Endpoint } from '../plugin/protocol.js';
+import type { Operation } from '../policy/types.js';
+import type { SecretStoreStats } from '../secrets/types.js';
+
+/** Sources read at scrape time (caches keep their own counters). */
+export interface MetricSources {
+  verifierStats?: () => { hits: number; misses: number; size: number };
+  secretStats?: () => SecretStoreStats | undefined;
+}
+
+/** prom-client metrics for the proxy; `observer` plugs into the request pipeline. */
+export class ProxyMetrics {
+  readonly registry = new Registry();
+  readonly observer: ProxyObserver;
+  private readonly requests: Counter<'endpoint' | 'outcome'>;
+  private readonly decisions: Counter<'operation' | 'decision' | 'reason'>;
+  private readonly requestSeconds: Histogram<'endpoint'>;
+  private readonly backendSeconds: Histogram<'endpoint' | 'outcome'>;
+
+  constructor(sources: MetricSources = {}) {
+    collectDefaultMetrics({ register: this.registry, prefix: 'pxd_auth_' });
+    this.requests = new Counter({ name: 'pxd_auth_requests_total', help: 'Plugin requests by endpoint and outcome (ok, backend_err, or an error code)', labelNames: ['endpoint', 'outcome'], registers: [this.registry] });
+    this.decisions = new Counter({ name: 'pxd_auth_decisions_total', help: 'Create/Remove/Mount decisions by reason code', labelNames: ['operation', 'decision', 'reason'], registers: [this.registry] });
+    this.requestSeconds = new Histogram({ name: 'pxd_auth_request_duration_seconds', help: 'Plugin request latency', labelNames: ['endpoint'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [this.registry] });
+    this.backendSeconds = new Histogram({ name: 'pxd_auth_backend_duration_seconds', help: 'Backend (pxd) call latency', labelNames: ['endpoint', 'outcome'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [this.registry] });
+    const v = sources.verifierStats;
+    const s = sources.secretStats;
+    new Gauge({ name: 'pxd_auth_token_cache_hits', help: 'Verified-token cache hits since start', registers: [this.registry], collect() { this.set(v?.().hits ?? 0); } });
+    new Gauge({ name: 'pxd_auth_token_cache_misses', help: 'Verified-token cache misses since start', registers: [this.registry], collect() { this.set(v?.().misses ?? 0); } });
+    new Gauge({ name: 'pxd_auth_secret_cache_hits', help: 'Secret cache hits since start', registers: [this.registry], collect() { this.set(s?.()?.hits ?? 0); } });
+    new Gauge({ name: 'pxd_auth_secret_cache_misses', help: 'Secret cache misses (store reads) since start', registers: [this.registry], collect() { this.set(s?.()?.misses ?? 0); } });
+    new Gauge({ name: 'pxd_auth_secret_cache_stale', help: 'Cached tokens served while the secret store was failing', registers: [this.registry], collect() { this.set(s?.()?.stale ?? 0); } });
+    new Gauge({ name: 'pxd_auth_secret_store_logins', help: 'Logins to the secret store since start', registers: [this.registry], collect() { this.set(s?.()?.logins ?? 0); } });
+    new Gauge({ name: 'pxd_auth_secret_store_login_failures', help: 'Failed logins to the secret store since start', registers: [this.registry], collect() { this.set(s?.()?.loginFailures ?? 0); } });
+    new Gauge({
+      name: 'pxd_auth_cached_token_soonest_expiry_seconds',
+      help: 'Unix time of the soonest exp among cached secret tokens (0 when none)',
+      registers: [this.registry],
+      collect() {
+        this.set(s?.()?.soonestExpiry ?? 0);
+      },
+    });
+    this.observer = {
+      request: (endpoint: Endpoint, outcome: string, seconds: number) => {
+        this.requests.inc({ endpoint, outcome });
+        this.requestSeconds.observe({ endpoint }, seconds);
+      },
+      decision: (operation: Operation, decision: 'allow' | 'deny', reason: string) => this.decisions.inc({ operation, decision, reason }),
+      backend: (endpoint: Endpoint, outcome: string, seconds: number) => this.backendSeconds.observe({ endpoint, outcome }, seconds),
+    };
+  }
+}
