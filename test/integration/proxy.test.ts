@@ -1,0 +1,320 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startStack, type Stack } from '../helpers/stack.js';
+import { signHs256, userClaims, SHARED_SECRET, ISSUER } from '../helpers/tokens.js';
+import { callPlugin } from '../helpers/plugin-client.js';
+import { FileSecretStore } from '../../src/secrets/file.js';
+import { ProxyError } from '../../src/errors.js';
+import type { SecretStore } from '../../src/secrets/types.js';
+import path from 'node:path';
+
+/** A file store that can be switched off, to stand for a secret store outage. */
+class SwitchableStore implements SecretStore {
+  down = false;
+  reads = 0;
+  constructor(private readonly inner: FileSecretStore) {}
+  get description() {
+    return 'switchable ' + this.inner.description;
+  }
+  async read(p: string) {
+    this.reads++;
+    if (this.down) throw new ProxyError('SECRET_STORE_UNAVAILABLE', 'DC/OS at https://master.mesos is unreachable (test outage)', { secretPath: p });
+    return this.inner.read(p);
+  }
+  async ready() {
+    return !this.down;
+  }
+  async close() {}
+}
+
+let stack: Stack;
+let store: SwitchableStore;
+const tokens = {} as Record<'user1' | 'user2' | 'viewer' | 'expired' | 'otherIssuer', string>;
+
+beforeEach(async () => {
+  // The store reads the stack's own secrets folder: start the stack first, then point the store at it.
+  stack = await startStack();
+  await stack.proxy.close();
+  store = new SwitchableStore(new FileSecretStore(path.join(stack.dir, 'secrets')));
+  await stack.pxd.close();
+  stack = await startStack({ dir: stack.dir, start: { secrets: store } });
+  tokens.user1 = await signHs256(SHARED_SECRET, userClaims('user1'));
+  tokens.user2 = await signHs256(SHARED_SECRET, userClaims('user2'));
+  tokens.viewer = await signHs256(SHARED_SECRET, userClaims('viewer', ['system.view']));
+  tokens.expired = await signHs256(SHARED_SECRET, userClaims('user1'), { iatSec: 1_700_000_000, expSec: 1_700_003_600 });
+  tokens.otherIssuer = await signHs256(SHARED_SECRET, { ...userClaims('user1'), iss: 'other.issuer' });
+  stack.writeSecret('pwx/secrets/user1-token', tokens.user1 + '\n');
+  stack.writeSecret('pwx/secrets/user2-token', tokens.user2);
+  stack.writeSecret('pwx/secrets/viewer-token', tokens.viewer);
+  stack.writeSecret('pwx/secrets/expired-token', tokens.expired);
+  stack.writeSecret('pwx/secrets/other-issuer', tokens.otherIssuer);
+  // A decoy where pxd's own parser would look: `user1-token` truncated at the dash.
+  stack.writeSecret('pwx/secrets/user1', tokens.user2);
+});
+
+afterEach(async () => {
+  await stack.close();
+});
+
+const forwarded = (endpoint: string) => stack.pxd.requests.filter((r) => r.endpoint.replace(/^\//, '') === endpoint);
+
+function allOutput(replies: Array<{ text: string }>): string {
+  return replies.map((r) => r.text).join('\n') + '\n' + stack.logs.join('');
+}
+
+function expectNoTokens(text: string) {
+  for (const t of Object.values(tokens)) {
+    expect(text).not.toContain(t);
+    expect(text).not.toContain(t.split('.')[2]!);
+  }
+}
+
+describe('protocol', () => {
+  it('answers Activate itself and forwards Capabilities', async () => {
+    const a = await stack.call('Plugin.Activate');
+    expect(a.status).toBe(200);
+    expect(a.json).toEqual({ Implements: ['VolumeDriver'] });
+    const c = await stack.call('VolumeDriver.Capabilities', {});
+    expect(c.json).toEqual({ Capabilities: { Scope: 'global' } });
+  });
+
+  it('refuses an empty body on Create and Mount and forwards nothing', async () => {
+    for (const ep of ['VolumeDriver.Create', 'VolumeDriver.Mount', 'VolumeDriver.Remove', 'VolumeDriver.Get']) {
+      const r = await stack.call(ep, undefined, { raw: '' });
+      expect(r.status).toBe(200);
+      expect(r.json.Err).toMatch(/^pxd-auth BODY_EMPTY: .*empty body/);
+    }
+    expect(stack.pxd.requests).toHaveLength(0);
+  });
+
+  it('refuses non-JSON and wrongly shaped bodies with a clear Err', async () => {
+    const cases: Array<[string, RegExp]> = [
+      ['not json', /BODY_NOT_JSON/],
+      ['null', /BODY_INVALID/],
+      ['[]', /BODY_INVALID.*array/],
+      ['"x"', /BODY_INVALID/],
+      ['{"Name":5}', /BODY_INVALID.*"Name" as a string/],
+      ['{"Name":""}', /BODY_INVALID.*empty "Name"/],
+      ['{"Name":"a","Opts":[1]}', /OPTS_INVALID/],
+    ];
+    for (const [raw, re] of cases) {
+      const r = await stack.call('VolumeDriver.Create', undefined, { raw });
+      expect(r.json.Err, raw).toMatch(re);
+    }
+    expect(stack.pxd.requests).toHaveLength(0);
+  });
+
+  it('answers unknown endpoints with 404 and GET with 405, both as plugin errors', async () => {
+    const r = await stack.call('VolumeDriver.Nope', {});
+    expect(r.status).toBe(404);
+    expect(r.json.Err).toMatch(/ENDPOINT_UNKNOWN/);
+    const g = await stack.call('VolumeDriver.Create', undefined, { method: 'GET' });
+    expect(g.status).toBe(405);
+    expect(g.json.Err).toMatch(/METHOD_NOT_ALLOWED/);
+  });
+
+  it('accepts an empty body on List (a retried docker volume ls)', async () => {
+    const r = await stack.call('VolumeDriver.List', undefined, { raw: '' });
+    expect(r.json).toEqual({ Volumes: [], Err: '' });
+  });
+});
+
+describe('token_secret in the name', () => {
+  it('resolves a path with dashes whole and hands pxd the token in the Name, name= first', async () => {
+    const name = 'token_secret=pwx/secrets/user1-token,repl=3,name=myvol1';
+    const r = await stack.call('VolumeDriver.Create', { Name: name, Opts: null });
+    expect(r.json).toEqual({ Err: '' });
+    const sent = forwarded('VolumeDriver.Create')[0]!.parsed as { Name: string };
+    expect(sent.Name).toBe(`name=myvol1,token=${tokens.user1},repl=3`);
+    // The owner is user1 (the decoy at pwx/secrets/user1 belongs to user2).
+    expect(stack.pxd.volumes.get('myvol1')!.owner).toBe('id/user1');
+    expect(stack.pxd.volumes.get('myvol1')!.spec.repl).toBe('3');
+
+    const g = await stack.call('VolumeDriver.Get', { Name: name });
+    expect(g.json.Volume.Name).toBe(name);
+    expect(g.json.Err).toBe('');
+
+    const m = await stack.call('VolumeDriver.Mount', { Name: name, ID: 'c1' });
+    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/myvol1c1`, Err: '' });
+    expect(stack.pxd.lastToken('VolumeDriver.Mount')).toBe(tokens.user1);
+
+    const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'c1' });
+    expect(u.json).toEqual({ Err: '' });
+    const rm = await stack.call('VolumeDriver.Remove', { Name: name });
+    expect(rm.json).toEqual({ Err: '' });
+    expect(stack.pxd.volumes.has('myvol1')).toBe(false);
+    expectNoTokens(allOutput([r, g, m, u, rm]));
+  });
+
+  it('places name= first so pxd reads the same volume name (sharedv4_svc_name before name)', async () => {
+    const r = await stack.call('VolumeDriver.Create', { Name: 'sharedv4_svc_name=abc,token_secret=pwx/secrets/user1-token,name=real', Opts: {} });
+    expect(r.json).toEqual({ Err: '' });
+    expect(stack.pxd.volumes.has('real')).toBe(true);
+    expect(stack.pxd.volumes.has('abc')).toBe(false);
+  });
+
+  it('merges -o options into the Name, which pxd reads alone once it carries name=', async () => {
+    const r = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=v5', Opts: { size: '3G' } });
+    expect(r.json).toEqual({ Err: '' });
+    expect(stack.pxd.volumes.get('v5')!.spec.size).toBe('3G');
+  });
+
+  it('joins token_secret_namespace as ns/path', async () => {
+    stack.writeSecret('team-a/tok', tokens.user1);
+    const r = await stack.call('VolumeDriver.Create', { Name: 'token_secret=tok,token_secret_namespace=team-a,name=nsvol' });
+    expect(r.json).toEqual({ Err: '' });
+    expect(stack.pxd.volumes.get('nsvol')!.owner).toBe('id/user1');
+  });
+
+  it('refuses paths that leave the secret tree, naming the problem, and forwards nothing', async () => {
+    for (const [p, re] of [
+      ['pwx/../etc/passwd', /SECRET_PATH_INVALID/],
+      ['pwx//x', /SECRET_PATH_INVALID/],
+      ['pwx/%2e%2e/x', /SECRET_PATH_INVALID/],
+    ] as const) {
+      const r = await stack.call('VolumeDriver.Create', { Name: `token_secret=${p},name=bad` });
+      expect(r.json.Err, p).toMatch(re);
+    }
+    const dup = await stack.call('VolumeDriver.Create', { Name: 'token_secret=a,token_secret=b,name=bad' });
+    expect(dup.json.Err).toMatch(/NAME_DUPLICATE_KEY.*token_secret/);
+    expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
+    expect(store.reads).toBe(0);
+  });
+});
+
+describe('-o token_secret and the state file', () => {
+  it('creates with the reference in Opts and mounts the short name later, even after a restart', async () => {
+    const c = await stack.call('VolumeDriver.Create', { Name: 'mnt1', Opts: { token_secret: 'pwx/secrets/user1-token', size: '2G' } });
+    expect(c.json).toEqual({ Err: '' });
+    const sent = forwarded('VolumeDriver.Create')[0]!.parsed as { Name: string; Opts: Record<string, string> };
+    // A bare name keeps the user's options: the token travels in Opts, token_secret does not (pxd would store it as a label).
+    expect(sent).toEqual({ Name: 'mnt1', Opts: { size: '2G', token: tokens.user1 } });
+    expect(stack.pxd.volumes.get('mnt1')!.owner).toBe('id/user1');
+
+    const m = await stack.call('VolumeDriver.Mount', { Name: 'mnt1', ID: 'a1' });
+    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1a1`, Err: '' });
+    expect((forwarded('VolumeDriver.Mount')[0]!.parsed as { Name: string }).Name).toBe(`name=mnt1,token=${tokens.user1}`);
+
+    // Restart the proxy on the same state folder: the reference survives.
+    const dir = stack.dir;
+    await stack.proxy.close();
+    await stack.pxd.close();
+    const volumes = stack.pxd.volumes;
+    stack = await startStack({ dir, start: { secrets: store } });
+    for (const [k, v] of volumes) stack.pxd.volumes.set(k, v);
+    const m2 = await stack.call('VolumeDriver.Mount', { Name: 'mnt1', ID: 'a2' });
+    expect(m2.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1a2`, Err: '' });
+    // dvdcli mounts with no ID at all.
+    const m3 = await stack.call('VolumeDriver.Mount', { Name: 'mnt1' });
+    expect(m3.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1`, Err: '' });
+
+    const rm = await stack.call('VolumeDriver.Remove', { Name: 'mnt1' });
+    expect(rm.json).toEqual({ Err: '' });
+    expect(stack.proxy.state.get('mnt1')).toBeUndefined();
+  });
+
+  it('explains a Mount of a short name with no known reference', async () => {
+    const m = await stack.call('VolumeDriver.Mount', { Name: 'stranger', ID: 'x' });
+    expect(m.json.Err).toMatch(/^pxd-auth TOKEN_MISSING: no token for mount of volume stranger: Docker sends options only on create/);
+    expect(forwarded('VolumeDriver.Mount')).toHaveLength(0);
+  });
+
+  it('follows pxd precedence: a token in the Name wins over token_secret in Opts', async () => {
+    const c = await stack.call('VolumeDriver.Create', { Name: `token=${tokens.user2},name=prec`, Opts: { token_secret: 'pwx/secrets/user1-token' } });
+    expect(c.json).toEqual({ Err: '' });
+    expect(stack.pxd.volumes.get('prec')!.owner).toBe('id/user2');
+    expect(store.reads).toBe(0);
+  });
+});
+
+describe('denials carry the precise reason', () => {
+  it('expired, untrusted issuer, view role, missing secret, other user', async () => {
+    const exp = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/expired-token,name=e1' });
+    expect(exp.json.Err).toMatch(/^pxd-auth TOKEN_EXPIRED: token from secret pwx\/secrets\/expired-token expired 2023-11-14T23:13:20Z/);
+
+    const iss = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/other-issuer,name=e2' });
+    expect(iss.json.Err).toContain(`issuer "other.issuer" is not trusted (trusted: ${ISSUER})`);
+
+    const view = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/viewer-token,name=e3' });
+    expect(view.json.Err).toMatch(/POLICY_ROLE_DENIED: role system.view may not create volumes/);
+
+    const missing = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/nope,name=e4' });
+    expect(missing.json.Err).toMatch(/SECRET_NOT_FOUND: .*pwx\/secrets\/nope/);
+    expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
+
+    await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=owned' });
+    const steal = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user2-token,name=owned', ID: 'z' });
+    expect(steal.json.Err).toMatch(/BACKEND_DENIED: volume owned belongs to another user: id\/user2 may not use it/);
+    const rm = await stack.call('VolumeDriver.Remove', { Name: 'token_secret=pwx/secrets/user2-token,name=owned' });
+    expect(rm.json.Err).toMatch(/BACKEND_ERROR: volume owned was not found, or belongs to another user than id\/user2/);
+    expect(stack.pxd.volumes.has('owned')).toBe(true);
+
+    const audits = stack.logs.map((l) => JSON.parse(l)).filter((l) => l.audit);
+    expect(audits.map((a) => a.reason)).toEqual(
+      expect.arrayContaining(['TOKEN_EXPIRED', 'TOKEN_ISSUER_UNTRUSTED', 'POLICY_ROLE_DENIED', 'SECRET_NOT_FOUND', 'ROLE_ALLOWED', 'BACKEND_DENIED']),
+    );
+    const denied = audits.find((a) => a.reason === 'POLICY_ROLE_DENIED');
+    expect(denied).toMatchObject({ operation: 'create', volume: 'e3', decision: 'deny', subject: 'id/viewer', issuer: ISSUER, roles: ['system.view'], secretPath: 'pwx/secrets/viewer-token' });
+    expect(typeof denied.latencyMs).toBe('number');
+    expectNoTokens(stack.logs.join(''));
+  });
+});
+
+describe('replies from the backend are checked', () => {
+  it('refuses a relative, empty or escaping Mountpoint', async () => {
+    await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=mp' });
+    for (const bad of ['relative/x', '', '/etc', `${stack.mountsRoot}/../etc`, stack.mountsRoot]) {
+      stack.pxd.faults.mountpoint = bad;
+      const m = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=mp', ID: 'q' });
+      expect(m.json.Mountpoint, bad).toBeUndefined();
+      expect(m.json.Err, bad).toMatch(/^pxd-auth MOUNTPOINT_INVALID: /);
+    }
+  });
+
+  it('Get echoes the requested Name even when the backend answers another', async () => {
+    await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=echo' });
+    stack.pxd.faults.getName = 'echo';
+    const name = 'token_secret=pwx/secrets/user1-token,name=echo';
+    const g = await stack.call('VolumeDriver.Get', { Name: name });
+    expect(g.json.Volume.Name).toBe(name);
+  });
+
+  it('names the backend socket when it is unreachable, and keeps known volumes in Get', async () => {
+    await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=known' });
+    await stack.pxd.close();
+    const c = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=later' });
+    expect(c.json.Err).toMatch(/BACKEND_UNREACHABLE: .*pxd\.sock is unreachable/);
+    const g = await stack.call('VolumeDriver.Get', { Name: 'token_secret=pwx/secrets/user1-token,name=known' });
+    expect(g.json).toEqual({ Volume: { Name: 'token_secret=pwx/secrets/user1-token,name=known', Mountpoint: '' }, Err: '' });
+    const unknown = await stack.call('VolumeDriver.Get', { Name: 'never-seen' });
+    expect(unknown.json.Err).toMatch(/BACKEND_UNREACHABLE/);
+  });
+});
+
+describe('while the secret store is down', () => {
+  it('Get, List, Path and Unmount still work; Create says the store is unreachable', async () => {
+    const name = 'token_secret=pwx/secrets/user1-token,name=sv';
+    await stack.call('VolumeDriver.Create', { Name: name });
+    await stack.call('VolumeDriver.Mount', { Name: name, ID: 'm1' });
+    store.down = true;
+    const g = await stack.call('VolumeDriver.Get', { Name: name });
+    expect(g.json.Err).toBe('');
+    expect(g.json.Volume.Name).toBe(name);
+    const l = await stack.call('VolumeDriver.List', {});
+    expect(l.json.Volumes).toEqual([{ Name: 'sv', Mountpoint: `${stack.mountsRoot}/svm1/.data` }]);
+    const p = await stack.call('VolumeDriver.Path', { Name: name });
+    expect(p.json).toEqual({ Mountpoint: `${stack.mountsRoot}/svm1/.data`, Err: '' });
+    const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'm1' });
+    expect(u.json).toEqual({ Err: '' });
+    const c = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=sv2' });
+    expect(c.json.Err).toMatch(/SECRET_STORE_UNAVAILABLE: create of volume sv2: DC\/OS .* unreachable/);
+  });
+});
+
+describe('connections', () => {
+  it('serves a fresh connection per call (dvdcli) and keep-alive (dockerd) alike', async () => {
+    const a = await callPlugin(stack.socket, 'Plugin.Activate', undefined, { freshConnection: true });
+    const b = await callPlugin(stack.socket, 'VolumeDriver.List', {}, { freshConnection: false });
+    expect(a.json.Implements).toEqual(['VolumeDriver']);
+    expect(b.json.Err).toBe('');
+  });
+});
