@@ -1,0 +1,292 @@
+/**
+ * The secret cache, for any store: bounded (LRU), single-flight per path, positive results only,
+ * stale-if-error for a bounded time (never past the token's own `exp`), and a sequence guard so a
+ * slow answer started before an `invalidate()` or a newer fetch never overwrites a newer entry
+ * (the same shape as jose's remote JWK set). Its clock is injectable.
+ */
+import { decodeJwt } from 'jose';
+import { LRUCache } from 'lru-cache';
+import { asProxyError, isProxyError, ProxyError, type ErrorCode } from '../errors.js';
+import type { SecretRead, SecretStore } from './types.js';
+
+/** Fetches the value at a path; `signal` bounds the whole fetch (shared by every caller waiting on it). */
+export type SecretLoader = (path: string, signal: AbortSignal) => Promise<string>;
+
+export interface SecretCacheOptions {
+  /** How long a fetched value is used without asking the store again. 0: always ask (still single-flight). */
+  ttlMs: number;
+  /** How long past its TTL a value may be served while the store fails with a `staleOn` error. */
+  maxStaleMs: number;
+  /** Entries kept (LRU). Default 1000. */
+  maxEntries?: number;
+  /** Time allowed for one shared fetch (login and retries included). Default 45 s. */
+  loadTimeoutMs?: number;
+  /** Milliseconds since epoch; tests move it. */
+  now?: () => number;
+  /** Expiry of a value in ms since epoch, bounding freshness and staleness. Default: a JWT's `exp`, read without verifying. */
+  expiryOf?: (value: string) => number | undefined;
+  /** Errors after which a cached value may be served stale. Default: the store is failing, not answering "no". */
+  staleOn?: readonly ErrorCode[];
+  /** Called when a stale value is served (for a log line). */
+  onStale?: (info: { path: string; code: ErrorCode; ageMs: number }) => void;
+}
+
+export interface SecretCacheStats {
+  /** Served from a fresh entry. */
+  hits: number;
+  /** Started a fetch. */
+  misses: number;
+  /** Served a stale entry because the store failed. */
+  stale: number;
+  /** Joined a fetch already in flight for the same path. */
+  inflightJoins: number;
+  /** Fetches that failed. */
+  errors: number;
+  invalidations: number;
+  size: number;
+}
+
+/** Answers that say the store is failing, not that the secret is absent or refused. */
+export const STALE_ON_DEFAULT: readonly ErrorCode[] = Object.freeze([
+  'SECRET_STORE_UNAVAILABLE',
+  'SECRET_STORE_TIMEOUT',
+  'SECRET_STORE_LOGIN_FAILED',
+  'SECRET_STORE_TLS',
+] satisfies ErrorCode[]);
+
+/** Authoritative answers: the cached value must not be served any more. */
+const DROP_ON: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'SECRET_NOT_FOUND',
+  'SECRET_FORBIDDEN',
+  'SECRET_NOT_TEXT',
+  'SECRET_EMPTY',
+]);
+
+/** A JWT's `exp` in ms since epoch, decoded WITHOUT verification (only to bound caching); undefined when not a JWT or no exp. */
+export function jwtExpiryMs(value: string): number | undefined {
+  if (value.split('.').length !== 3) return undefined;
+  try {
+    const { exp } = decodeJwt(value);
+    return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Settle with `p`, or reject with `onAbort(reason)` as soon as `signal` aborts (`p` keeps running for others). */
+export function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined, onAbort: (reason: unknown) => Error): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) {
+    p.catch(() => {});
+    return Promise.reject(onAbort(signal.reason));
+  }
+  return new Promise<T>((resolve, reject) => {
+    const abort = (): void => reject(onAbort(signal.reason));
+    signal.addEventListener('abort', abort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', abort);
+        resolve(v);
+      },
+      (e: unknown) => {
+        signal.removeEventListener('abort', abort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** The error a caller gets when its own signal gave up while the shared fetch goes on. */
+export function cancelledError(path: string, reason: unknown): ProxyError {
+  const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
+  return new ProxyError(
+    'SECRET_STORE_TIMEOUT',
+    `reading secret ${path} was abandoned before the secret store answered (${timedOut ? 'the caller\'s time ran out' : 'the request was cancelled'})`,
+    { secretPath: path },
+  );
+}
+
+interface Entry {
+  value: string;
+  fetchedAt: number;
+  freshUntil: number;
+  staleUntil: number;
+  seq: number;
+}
+
+interface Flight {
+  promise: Promise<string>;
+  seq: number;
+}
+
+export class SecretCache {
+  readonly #loader: SecretLoader;
+  readonly #ttlMs: number;
+  readonly #maxStaleMs: number;
+  readonly #loadTimeoutMs: number;
+  readonly #now: () => number;
+  readonly #expiryOf: (value: string) => number | undefined;
+  readonly #staleOn: ReadonlySet<ErrorCode>;
+  readonly #onStale: SecretCacheOptions['onStale'];
+  readonly #entries: LRUCache<string, Entry>;
+  /** Sequence number below which results for a path are discarded (set by invalidate). */
+  readonly #floors: LRUCache<string, number>;
+  readonly #flights = new Map<string, Flight>();
+  #seq = 0;
+  readonly #stats = { hits: 0, misses: 0, stale: 0, inflightJoins: 0, errors: 0, invalidations: 0 };
+
+  constructor(loader: SecretLoader, options: SecretCacheOptions) {
+    if (!(options.ttlMs >= 0) || !(options.maxStaleMs >= 0)) throw new RangeError('ttlMs and maxStaleMs must be ≥ 0');
+    this.#loader = loader;
+    this.#ttlMs = options.ttlMs;
+    this.#maxStaleMs = options.maxStaleMs;
+    this.#loadTimeoutMs = options.loadTimeoutMs ?? 45_000;
+    this.#now = options.now ?? Date.now;
+    this.#expiryOf = options.expiryOf ?? jwtExpiryMs;
+    this.#staleOn = new Set(options.staleOn ?? STALE_ON_DEFAULT);
+    this.#onStale = options.onStale;
+    const max = options.maxEntries ?? 1000;
+    this.#entries = new LRUCache<string, Entry>({ max });
+    this.#floors = new LRUCache<string, number>({ max });
+  }
+
+  async get(path: string, signal?: AbortSignal): Promise<SecretRead> {
+    const now = this.#now();
+    const entry = this.#entries.get(path);
+    if (entry && now < entry.freshUntil) {
+      this.#stats.hits++;
+      return { value: entry.value };
+    }
+    if (entry && now >= entry.staleUntil) this.#entries.delete(path);
+
+    let flight = this.#flights.get(path);
+    if (flight) this.#stats.inflightJoins++;
+    else {
+      this.#stats.misses++;
+      flight = this.#start(path);
+    }
+    try {
+      return { value: await raceAbort(flight.promise, signal, (reason) => cancelledError(path, reason)) };
+    } catch (e) {
+      const err = asProxyError(e, 'SECRET_STORE_UNAVAILABLE');
+      if (signal?.aborted) throw err; // the caller gave up: no answer, not even a stale one
+      const cur = this.#entries.get(path);
+      const at = this.#now();
+      if (cur && this.#staleOn.has(err.code) && at < cur.staleUntil) {
+        this.#stats.stale++;
+        this.#onStale?.({ path, code: err.code, ageMs: at - cur.fetchedAt });
+        return { value: cur.value, stale: true };
+      }
+      throw err;
+    }
+  }
+
+  #start(path: string): Flight {
+    const seq = ++this.#seq;
+    let signal: AbortSignal;
+    let loading: Promise<string>;
+    try {
+      signal = AbortSignal.timeout(this.#loadTimeoutMs);
+      loading = this.#loader(path, signal);
+    } catch (e) {
+      loading = Promise.reject(e);
+    }
+    const promise = loading
+      .then(
+        (value) => {
+          this.#store(path, value, seq);
+          return value;
+        },
+        (e: unknown) => {
+          this.#stats.errors++;
+          if (isProxyError(e) && DROP_ON.has(e.code) && this.#isCurrent(path, seq)) this.#entries.delete(path);
+          throw e;
+        },
+      )
+      .finally(() => {
+        if (this.#flights.get(path)?.seq === seq) this.#flights.delete(path);
+      });
+    promise.catch(() => {}); // waiters may all have gone; the rejection is theirs to see, not the process's
+    const flight = { promise, seq };
+    this.#flights.set(path, flight);
+    return flight;
+  }
+
+  /** No invalidate() and no newer fetch happened since fetch `seq` started. */
+  #isCurrent(path: string, seq: number): boolean {
+    const floor = this.#floors.get(path) ?? 0;
+    const cur = this.#entries.get(path);
+    return seq > floor && (!cur || seq > cur.seq);
+  }
+
+  #store(path: string, value: string, seq: number): void {
+    if (!this.#isCurrent(path, seq)) return;
+    const now = this.#now();
+    const exp = this.#expiryOf(value);
+    if (exp !== undefined && exp <= now) {
+      this.#entries.delete(path); // an expired token is handed on (the verifier says why) but never cached
+      return;
+    }
+    const bound = exp ?? Number.POSITIVE_INFINITY;
+    this.#entries.set(path, {
+      value,
+      fetchedAt: now,
+      freshUntil: Math.min(now + this.#ttlMs, bound),
+      staleUntil: Math.min(now + this.#ttlMs + this.#maxStaleMs, bound),
+      seq,
+    });
+  }
+
+  /** Forget the value at `path`; a fetch already in flight will not store its (older) answer. */
+  invalidate(path: string): boolean {
+    this.#stats.invalidations++;
+    this.#floors.set(path, this.#seq);
+    this.#flights.delete(path);
+    return this.#entries.delete(path);
+  }
+
+  stats(): SecretCacheStats {
+    return { ...this.#stats, size: this.#entries.size };
+  }
+
+  clear(): void {
+    for (const path of this.#flights.keys()) this.#floors.set(path, this.#seq);
+    this.#flights.clear();
+    this.#entries.clear();
+  }
+}
+
+/** Any SecretStore with the cache in front (the file store can use it as is). */
+export class CachedSecretStore implements SecretStore {
+  readonly description: string;
+  readonly #inner: SecretStore;
+  readonly #cache: SecretCache;
+
+  constructor(inner: SecretStore, options: SecretCacheOptions) {
+    this.#inner = inner;
+    this.description = inner.description;
+    this.#cache = new SecretCache(async (path, signal) => (await inner.read(path, signal)).value, options);
+  }
+
+  read(path: string, signal?: AbortSignal): Promise<SecretRead> {
+    return this.#cache.get(path, signal);
+  }
+
+  invalidate(path: string): void {
+    this.#cache.invalidate(path);
+    this.#inner.invalidate?.(path);
+  }
+
+  ready(): Promise<boolean> {
+    return this.#inner.ready();
+  }
+
+  stats(): SecretCacheStats {
+    return this.#cache.stats();
+  }
+
+  async close(): Promise<void> {
+    this.#cache.clear();
+    await this.#inner.close();
+  }
+}

@@ -1,0 +1,33 @@
+/** The DC/OS Secret Store: configuration, the store, and the pieces tests and `doctor` use. */
+import type { DcosConfig } from './config.js';
+import type { DcosLogger } from './log.js';
+import { DcosSecretStore, type DcosSecretStoreOptions } from './store.js';
+
+export {
+  DCOS_OPTIONS,
+  DEFAULT_DCOS_URL,
+  DcosConfigSchema,
+  SecretText,
+  dcosConfigFromEnv,
+  describeDcosConfig,
+  makeDcosConfig,
+  type DcosConfig,
+  type DcosConfigInput,
+  type DcosConfigResult,
+  type DcosFlags,
+  type DcosLogin,
+  type DcosOption,
+} from './config.js';
+export { DcosClient, secretUrlPath, type DcosClientOptions, type LoginBody, type SecretReply } from './client.js';
+export { DcosAuth, makeLoginBody, renewalDelayMs, type DcosAuthOptions, type DcosAuthStatus } from './login.js';
+export { formatDuration, silentLogger, type DcosLogger } from './log.js';
+export { DcosSecretStore, type DcosSecretStoreOptions } from './store.js';
+
+/** The store the CLI builds for `--secrets dcos` (config from dcosConfigFromEnv, logger: pino or a child of it). */
+export function createDcosSecretStore(
+  config: DcosConfig,
+  logger?: DcosLogger,
+  options: Omit<DcosSecretStoreOptions, 'logger'> = {},
+): DcosSecretStore {
+  return new DcosSecretStore(config, { ...options, ...(logger ? { logger } : {}) });
+}

@@ -1,0 +1,156 @@
+/**
+ * The DC/OS Secret Store as a SecretStore: cache (single-flight, TTL, stale-if-error) → auth token
+ * (login, renewal) → GET, with one re-login and retry after a 401.
+ */
+import type { Dispatcher } from 'undici';
+import { ProxyError } from '../../errors.js';
+import { SecretCache, type SecretCacheStats } from '../cache.js';
+import type { SecretRead, SecretStore } from '../types.js';
+import { DcosClient } from './client.js';
+import { describeDcosConfig, type DcosConfig } from './config.js';
+import { silentLogger, type DcosLogger } from './log.js';
+import { DcosAuth } from './login.js';
+
+export interface DcosSecretStoreOptions {
+  logger?: DcosLogger;
+  /** Milliseconds since epoch; tests move it (token exp, renewal, cache TTL, backoff, outage durations). */
+  now?: () => number;
+  /** [0, 1): renewal jitter. */
+  random?: () => number;
+  /** Run the auth token renewal timer (default true). */
+  renewTimer?: boolean;
+  /** Use this undici dispatcher instead of an own Agent built from the config's TLS settings. */
+  dispatcher?: Dispatcher;
+}
+
+export class DcosSecretStore implements SecretStore {
+  readonly description: string;
+  readonly config: DcosConfig;
+  readonly auth: DcosAuth;
+  readonly client: DcosClient;
+  readonly #cache: SecretCache;
+  readonly #now: () => number;
+  readonly #log: DcosLogger;
+  #ready: { value: boolean; until: number } | undefined;
+  #readyInflight: Promise<boolean> | undefined;
+  #closed = false;
+
+  constructor(config: DcosConfig, options: DcosSecretStoreOptions = {}) {
+    this.config = config;
+    this.description = describeDcosConfig(config);
+    this.#now = options.now ?? Date.now;
+    this.#log = options.logger ?? silentLogger;
+    const uid = config.login.uid;
+    if (config.insecure) {
+      this.#log.warn(
+        { url: config.url, uid },
+        'TLS VERIFICATION OF DC/OS IS DISABLED (--dcos-insecure): the DC/OS password or service account login and every secret can be intercepted. Use --dcos-ca-file with the cluster CA instead',
+      );
+    }
+    this.client = new DcosClient({
+      url: config.url,
+      loginUrl: config.loginUrl,
+      uid,
+      caPem: config.caPem,
+      caFile: config.caFile,
+      insecure: config.insecure,
+      timeoutMs: config.timeoutSec * 1000,
+      readBudgetMs: config.readBudgetSec * 1000,
+      now: this.#now,
+      logger: this.#log,
+      ...(options.dispatcher ? { dispatcher: options.dispatcher } : {}),
+    });
+    this.auth = new DcosAuth({
+      login: config.login,
+      transport: this.client,
+      loginUrl: this.client.loginUrl,
+      now: this.#now,
+      logger: this.#log,
+      backoffMs: config.loginBackoffSec * 1000,
+      ...(options.random ? { random: options.random } : {}),
+      ...(options.renewTimer !== undefined ? { renewTimer: options.renewTimer } : {}),
+    });
+    this.#cache = new SecretCache((path, signal) => this.#fetch(path, signal), {
+      ttlMs: config.cacheTtlSec * 1000,
+      maxStaleMs: config.maxStaleSec * 1000,
+      maxEntries: config.cacheMaxEntries,
+      loadTimeoutMs: config.readBudgetSec * 1000,
+      now: this.#now,
+      onStale: ({ path, code, ageMs }) =>
+        this.#log.debug({ url: config.url, path, code, ageMs }, 'serving a cached secret while DC/OS fails'),
+    });
+    this.#log.info(
+      { url: config.url, uid, login: config.login.kind, ca: config.caFile ?? (config.insecure ? 'none (insecure)' : 'default trust store') },
+      'DC/OS secret store configured',
+    );
+  }
+
+  read(path: string, signal?: AbortSignal): Promise<SecretRead> {
+    if (this.#closed) return Promise.reject(new ProxyError('SECRET_STORE_UNAVAILABLE', 'the DC/OS secret store is closed', { secretPath: path }));
+    return this.#cache.get(path, signal);
+  }
+
+  invalidate(path: string): void {
+    this.#cache.invalidate(path);
+  }
+
+  stats(): SecretCacheStats {
+    return this.#cache.stats();
+  }
+
+  /** Whether login works (reused for a few seconds; never throws). During an outage it tries a fresh login. */
+  ready(): Promise<boolean> {
+    if (this.#closed) return Promise.resolve(false);
+    const now = this.#now();
+    if (this.#ready && now < this.#ready.until) return Promise.resolve(this.#ready.value);
+    this.#readyInflight ??= this.#probe()
+      .then((value) => {
+        this.#ready = { value, until: this.#now() + this.config.readyCacheSec * 1000 };
+        return value;
+      })
+      .finally(() => {
+        this.#readyInflight = undefined;
+      });
+    return this.#readyInflight;
+  }
+
+  async #probe(): Promise<boolean> {
+    try {
+      const signal = AbortSignal.timeout(this.config.timeoutSec * 1000);
+      if (this.client.failingSince !== undefined) await this.auth.refresh(signal);
+      else await this.auth.token(signal);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.auth.close();
+    this.#cache.clear();
+    await this.client.close();
+  }
+
+  /** One uncached read: auth token, GET; after a 401 one re-login and one retry. */
+  async #fetch(path: string, signal: AbortSignal): Promise<string> {
+    let token = await this.auth.token(signal);
+    let reply = await this.client.getSecret(path, token, signal);
+    if (reply.kind === 'unauthorized') {
+      this.auth.invalidate(token);
+      token = await this.auth.token(signal);
+      reply = await this.client.getSecret(path, token, signal);
+      if (reply.kind === 'unauthorized') {
+        this.auth.invalidate(token);
+        throw new ProxyError(
+          'SECRET_STORE_LOGIN_FAILED',
+          `DC/OS at ${this.config.url} refused a freshly issued auth token of ${this.auth.uid} while reading secret ${path} (HTTP 401); ` +
+            'check that the clocks of this host and of the DC/OS masters agree',
+          { secretPath: path, uid: this.auth.uid, status: 401 },
+        );
+      }
+    }
+    return reply.value;
+  }
+}
