@@ -1,33 +1,77 @@
 import { promises as fsp } from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
 import { generateToken, parseAuthConfig, parseDuration } from '../tokens/generate.js';
+import { createSecretStore } from '../app.js';
+import { silentLogger } from '../audit/logger.js';
+import { StateStore } from '../state/store.js';
+import { resolveConfig } from './serve.js';
+import { checkToken } from './token-check.js';
 
-/** `token generate`: compatible with `pxctl auth token generate` / openstorage-sdk-auth. */
-export function registerTokenCommands(program: Command, _addServeOptions: (c: Command) => Command): void {
+export function registerTokenCommands(program: Command, addServeOptions: (c: Command) => Command): void {
   const token = program.command('token').description('make and check tokens');
+
+  // Compatible with `pxctl auth token generate` / openstorage-sdk-auth.
   token
     .command('generate')
     .description('sign a token from a YAML auth config (name, email, sub, roles, groups), as pxctl auth token generate')
     .requiredOption('--auth-config <file>', 'YAML file with name, email, sub, roles, groups')
     .option('--issuer <iss>', 'issuer (iss claim)', 'openstorage.io')
-    .option('--shared-secret <secret>', 'HS256 key [env PORTWORX_AUTH_SHARED_SECRET, PORTWORX_AUTH_JWT_SHAREDSECRET]')
+    .option('--shared-secret <secret>', 'HS256 key [env PORTWORX_AUTH_SHARED_SECRET, PORTWORX_AUTH_JWT_SHAREDSECRET, OPENSTORAGE_AUTH_SHAREDSECRET]')
     .option('--rsa-private-keyfile <file>', 'RSA private key (PEM): RS256')
-    .option('--ecdsa-private-keyfile <file>', 'ECDSA private key (PEM): ES256/384/512')
-    .option('--token-duration <d>', 'lifetime, ^[0-9]+(s|m|h|d|y)$', '1d')
+    .option('--ecdsa-private-keyfile <file>', 'ECDSA private key (PEM): ES256/384/512 by curve')
+    .option('--token-duration <d>', 'lifetime, ^[0-9]+(s|m|h|d|y)$ (d = 24h, y = 365d)', '1d')
     .option('--output <file>', 'write the token to this file (mode 0600) instead of stdout')
     .action(async (o: Record<string, string | undefined>) => {
       const claims = parseAuthConfig(await fsp.readFile(o.authConfig!, 'utf8'));
       const durationSec = parseDuration(o.tokenDuration!);
-      const shared = o.sharedSecret ?? process.env.PORTWORX_AUTH_SHARED_SECRET ?? process.env.PORTWORX_AUTH_JWT_SHAREDSECRET;
-      const keys = [shared, o.rsaPrivateKeyfile, o.ecdsaPrivateKeyfile].filter(Boolean);
-      if (keys.length !== 1) throw new Error('give exactly one of --shared-secret (or PORTWORX_AUTH_SHARED_SECRET), --rsa-private-keyfile, --ecdsa-private-keyfile');
-      const key = shared
-        ? { sharedSecret: shared }
-        : o.rsaPrivateKeyfile
-          ? { rsaPrivateKeyPem: await fsp.readFile(o.rsaPrivateKeyfile, 'utf8') }
-          : { ecdsaPrivateKeyPem: await fsp.readFile(o.ecdsaPrivateKeyfile!, 'utf8') };
+      const env = process.env;
+      const shared = o.sharedSecret ?? env.PORTWORX_AUTH_SHARED_SECRET ?? env.PORTWORX_AUTH_JWT_SHAREDSECRET ?? env.OPENSTORAGE_AUTH_SHAREDSECRET;
+      const given = [o.sharedSecret ?? (o.rsaPrivateKeyfile || o.ecdsaPrivateKeyfile ? undefined : shared), o.rsaPrivateKeyfile, o.ecdsaPrivateKeyfile].filter(Boolean);
+      if (given.length !== 1) {
+        throw new Error('give exactly one key: --shared-secret (or PORTWORX_AUTH_SHARED_SECRET), --rsa-private-keyfile or --ecdsa-private-keyfile');
+      }
+      const key = o.rsaPrivateKeyfile
+        ? { rsaPrivateKeyPem: await fsp.readFile(o.rsaPrivateKeyfile, 'utf8') }
+        : o.ecdsaPrivateKeyfile
+          ? { ecdsaPrivateKeyPem: await fsp.readFile(o.ecdsaPrivateKeyfile, 'utf8') }
+          : { sharedSecret: shared! };
       const jwt = await generateToken({ claims, issuer: o.issuer!, key, durationSec });
       if (o.output) await fsp.writeFile(o.output, jwt + '\n', { mode: 0o600 });
       else process.stdout.write(jwt + '\n');
     });
+
+  const check = token
+    .command('check')
+    .description('explain, step by step, whether the proxy would accept a token for an operation (the token is never printed)')
+    .option('--token <jwt>', 'a raw token (prefer --secret: flags show in ps)')
+    .option('--secret <path>', 'a token_secret path, read from the configured secret store')
+    .option('--volume <name>', 'a volume name as Docker sends it (inline spec or short name from the state file)')
+    .option('--op <operation>', 'create, mount or remove', 'mount');
+  addServeOptions(check).action(async (o: Record<string, unknown>) => {
+    const sources = ['token', 'secret', 'volume'].filter((k) => o[k] !== undefined);
+    if (sources.length !== 1) throw new Error('give exactly one of --token, --secret, --volume');
+    const op = String(o.op);
+    if (op !== 'create' && op !== 'mount' && op !== 'remove') throw new Error('--op must be create, mount or remove');
+    const { config, problems } = await resolveConfig(o);
+    if (!config) throw new Error(`the configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    const secrets = createSecretStore(config, silentLogger());
+    const { store: state } = await StateStore.open(path.join(config.stateDir, 'state.json')).catch(() => ({ store: { get: () => undefined } as unknown as StateStore }));
+    try {
+      const { allowed, steps } = await checkToken({
+        config,
+        secrets,
+        state,
+        token: o.token as string | undefined,
+        secret: o.secret as string | undefined,
+        volume: o.volume as string | undefined,
+        operation: op,
+      });
+      for (const s of steps) process.stdout.write(`${s.ok ? 'ok  ' : 'FAIL'} ${s.step.padEnd(21)} ${s.detail}\n`);
+      process.stdout.write(allowed ? `\nallowed: ${op}\n` : `\ndenied: ${op}\n`);
+      process.exitCode = allowed ? 0 : 1;
+    } finally {
+      await secrets.close();
+    }
+  });
 }

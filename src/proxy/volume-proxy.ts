@@ -4,13 +4,13 @@ import { decodeBody, type Endpoint, type PluginRequest } from '../plugin/protoco
 import {
   parseName,
   parseOpts,
-  resolveSecretPath,
   assertExpressibleForPxd,
   forwardNameForPxd,
   redactName,
   type ParsedName,
 } from '../volume-name/index.js';
 import { TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY } from '../volume-name/types.js';
+import { resolveToken, type ResolvedToken } from '../tokens/resolve.js';
 import { describeSource, type TokenSource, type VerifiedToken } from '../tokens/types.js';
 import { decide } from '../policy/decide.js';
 import type { Operation, PolicyConfig } from '../policy/types.js';
@@ -63,12 +63,6 @@ const OPERATION: Partial<Record<Endpoint, Operation>> = {
 /** Docker gives Create and Mount 2 minutes and the rest 1: finish well inside, with a clear Err. */
 function budgetMs(endpoint: Endpoint): number {
   return endpoint === 'VolumeDriver.Create' || endpoint === 'VolumeDriver.Mount' ? 110_000 : 55_000;
-}
-
-/** A token resolved for an authenticated call; `value` is the raw JWT and never leaves this module except to the backend. */
-interface ResolvedToken {
-  value: string;
-  source: TokenSource;
 }
 
 /**
@@ -268,44 +262,20 @@ export class VolumeProxy {
     }
   }
 
-  /** pxd's precedence: token in Name, token in Opts, token_secret in Name, token_secret in Opts — then the state file. */
-  private async resolveToken(
-    parsed: ParsedName,
-    opts: ReadonlyMap<string, string>,
-    dockerName: string,
-    operation: Operation,
-    deadline: number,
-  ): Promise<ResolvedToken> {
-    if (parsed.token !== undefined) return { value: parsed.token, source: { kind: 'name-token' } };
-    const optToken = opts.get(TOKEN_KEY);
-    if (optToken !== undefined) return { value: optToken, source: { kind: 'opts-token' } };
-    const base = this.deps.settings.secretsBasePath;
-    let source: Extract<TokenSource, { secretPath: string }> | undefined;
-    if (parsed.tokenSecret !== undefined) {
-      source = { kind: 'name-secret', secretPath: resolveSecretPath({ path: parsed.tokenSecret, namespace: parsed.tokenSecretNamespace, basePath: base }) };
-    } else if (opts.get(TOKEN_SECRET_KEY) !== undefined) {
-      source = { kind: 'opts-secret', secretPath: resolveSecretPath({ path: opts.get(TOKEN_SECRET_KEY)!, namespace: opts.get(TOKEN_SECRET_NAMESPACE_KEY), basePath: base }) };
-    } else {
-      const ref = this.deps.state.get(dockerName)?.secretPath;
-      if (ref !== undefined) source = { kind: 'state-secret', secretPath: ref };
-    }
-    if (!source) {
-      const hint =
-        operation === 'create'
-          ? 'give token_secret=<path> in the name (token_secret=pwx/secrets/me,name=' + parsed.volumeName + ') or with -o token_secret=<path>'
-          : `Docker sends options only on create: this volume was not created through pxd-auth with -o token_secret, so name it token_secret=<path>,name=${parsed.volumeName}`;
-      throw new ProxyError('TOKEN_MISSING', `no token for ${operation} of volume ${parsed.volumeName}: ${hint}`, { volume: parsed.volumeName });
-    }
+  private async resolveToken(parsed: ParsedName, opts: ReadonlyMap<string, string>, dockerName: string, operation: Operation, deadline: number): Promise<ResolvedToken> {
     const signal = AbortSignal.timeout(Math.max(1_000, Math.min(45_000, deadline - this.now() - 10_000)));
-    try {
-      const read = await this.deps.secrets.read(source.secretPath, signal);
-      if (read.stale) this.deps.logger.warn({ secretPath: source.secretPath }, 'secret store failing: using the cached token (stale-if-error)');
-      return { value: read.value, source };
-    } catch (e) {
-      const err = asProxyError(e, 'SECRET_STORE_UNAVAILABLE');
-      // Name the volume too: the store's message names the path and what to do.
-      throw new ProxyError(err.code, `${operation} of volume ${parsed.volumeName}: ${err.message}`, { ...err.details, volume: parsed.volumeName, secretPath: source.secretPath }, { cause: err });
+    const token = await resolveToken(
+      { secrets: this.deps.secrets, state: this.deps.state, basePath: this.deps.settings.secretsBasePath },
+      parsed,
+      opts,
+      dockerName,
+      operation,
+      signal,
+    );
+    if (token.stale && 'secretPath' in token.source) {
+      this.deps.logger.warn({ secretPath: token.source.secretPath }, 'secret store failing: using the cached token (stale-if-error)');
     }
+    return token;
   }
 
   private async verify(token: ResolvedToken): Promise<VerifiedToken> {
