@@ -2,7 +2,8 @@
 import { Command, Option } from 'commander';
 import { SERVE_OPTIONS } from '../config/options.js';
 import { DCOS_OPTIONS } from '../secrets/dcos/config.js';
-import { runServe } from './serve.js';
+import { resolveConfig, runServe } from './serve.js';
+import { runDoctor } from './doctor.js';
 import { registerTokenCommands } from './token.js';
 
 const program = new Command();
@@ -42,6 +43,22 @@ const serve = addServeOptions(
 program.addHelpText('after', () => `\n${serve.helpInformation()}`);
 
 registerTokenCommands(program, addServeOptions);
+
+addServeOptions(
+  program
+    .command('doctor')
+    .description('check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path (exit 1 on any failure)'),
+).action(async (flags: Record<string, unknown>) => {
+  const { config, problems } = await resolveConfig(flags);
+  const checks = await runDoctor({ config, problems });
+  for (const c of checks) {
+    process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(24)} ${c.detail}\n`);
+    if (!c.ok && c.fix) process.stdout.write(`     ${''.padEnd(24)} fix: ${c.fix}\n`);
+  }
+  const failed = checks.filter((c) => !c.ok).length;
+  process.stdout.write(failed ? `\n${failed} check(s) failed\n` : '\nall checks passed\n');
+  process.exitCode = failed ? 1 : 0;
+});
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`pxd-auth-proxy: ${(e as Error).message}\n`);

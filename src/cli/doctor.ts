@@ -1,0 +1,197 @@
+import { promises as fsp, constants as fsc } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { Agent, request } from 'undici';
+import type { Config } from '../config/load.js';
+import { BackendClient } from '../backend/client.js';
+import { DcosSecretStore, type DcosConfig } from '../secrets/dcos/index.js';
+import { asProxyError } from '../errors.js';
+import { silentLogger } from '../audit/logger.js';
+import { createSecretStore } from '../app.js';
+
+export interface DoctorCheck {
+  name: string;
+  ok: boolean;
+  detail: string;
+  /** What to do about a failure. */
+  fix?: string;
+}
+
+export interface DoctorInput {
+  config?: Readonly<Config>;
+  problems: string[];
+  /** Where dockerd looks for spec files (tests point it elsewhere). */
+  specDir?: string;
+  /** Where dockerd looks for plugin sockets. */
+  pluginDir?: string;
+  /** Largest clock skew tolerated against DC/OS, in seconds. */
+  maxSkewSec?: number;
+  now?: () => number;
+}
+
+/**
+ * Checks an operator runs on an agent before (or instead of) reading logs: each one says what it
+ * looked at, and on failure what to change.
+ */
+export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
+  const checks: DoctorCheck[] = [];
+  const add = (c: DoctorCheck) => checks.push(c);
+  if (!input.config) {
+    for (const p of input.problems) add({ name: 'configuration', ok: false, detail: p, fix: 'correct the flag, environment variable or YAML key named above' });
+    return checks;
+  }
+  const config = input.config;
+  add({ name: 'configuration', ok: true, detail: `valid${config.configFile ? ` (${config.configFile} with flags and environment)` : ''}` });
+  for (const i of config.verifier.issuers) {
+    const keys = [i.sharedSecret && 'shared secret', i.rsaPublicKeyPem && 'RSA public key', i.ecdsaPublicKeyPem && 'ECDSA public key', (i.jwksUrl || i.oidcDiscovery) && 'JWKS'].filter(Boolean);
+    add({ name: 'issuer keys', ok: true, detail: `${i.name}: ${keys.join(', ')} loaded and of the right type` });
+  }
+
+  await checkSocket(config, input, add);
+  await checkBackend(config, add);
+  if (config.secrets.kind === 'dcos') await checkDcos(config, input, add);
+  else await checkFileSecrets(config, add);
+  return checks;
+}
+
+async function checkSocket(config: Readonly<Config>, input: DoctorInput, add: (c: DoctorCheck) => void): Promise<void> {
+  const dir = path.dirname(config.socket);
+  try {
+    // The folder may not exist yet (the proxy creates it): the nearest existing one must be writable.
+    let existing = dir;
+    while (!(await fsp.stat(existing).then((s) => s.isDirectory(), () => false)) && existing !== '/') existing = path.dirname(existing);
+    await fsp.access(existing, fsc.W_OK);
+    const live = await new Promise<boolean>((r) => {
+      const c = net.connect(config.socket, () => {
+        c.destroy();
+        r(true);
+      });
+      c.on('error', () => r(false));
+    });
+    add({ name: 'plugin socket', ok: true, detail: `${existing === dir ? dir : `${existing} (where ${dir} will be created)`} is writable${live ? `; a plugin already answers on ${config.socket}` : ''}` });
+  } catch (e) {
+    add({ name: 'plugin socket', ok: false, detail: `cannot create ${config.socket} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, fix: `run as root or choose --socket in a writable folder` });
+  }
+  const pluginDir = input.pluginDir ?? '/run/docker/plugins';
+  const specDir = input.specDir ?? '/etc/docker/plugins';
+  const name = path.basename(config.socket, '.sock');
+  if (path.dirname(config.socket) === pluginDir) {
+    add({ name: 'discoverable by dockerd', ok: true, detail: `dockerd finds ${config.socket} as the driver "${name}"` });
+    return;
+  }
+  const specs = await fsp.readdir(specDir).catch(() => [] as string[]);
+  for (const f of specs.filter((f) => f.endsWith('.spec') || f.endsWith('.json'))) {
+    const text = await fsp.readFile(path.join(specDir, f), 'utf8').catch(() => '');
+    if (text.includes(config.socket)) {
+      add({ name: 'discoverable by dockerd', ok: true, detail: `${path.join(specDir, f)} points dockerd at ${config.socket}` });
+      return;
+    }
+  }
+  add({
+    name: 'discoverable by dockerd',
+    ok: false,
+    detail: `${config.socket} is neither in ${pluginDir} nor named by a spec file in ${specDir}`,
+    fix: `use --socket ${pluginDir}/pxd-auth.sock, or write "unix://${config.socket}" to ${specDir}/pxd-auth.spec`,
+  });
+}
+
+async function checkBackend(config: Readonly<Config>, add: (c: DoctorCheck) => void): Promise<void> {
+  if (config.backend.kind === 'local') {
+    add({ name: 'backend', ok: true, detail: `built-in local driver in ${config.backend.dir} (started with the proxy)` });
+    return;
+  }
+  const client = new BackendClient(config.backend.socketPath, config.backendUrl);
+  try {
+    const reply = await client.call('Plugin.Activate', {}, 5_000);
+    const ok = reply.status === 200 && Array.isArray(reply.json?.Implements) && (reply.json!.Implements as unknown[]).includes('VolumeDriver');
+    add(
+      ok
+        ? { name: 'backend', ok, detail: `${config.backendUrl} answers Activate as a volume driver` }
+        : { name: 'backend', ok, detail: `${config.backendUrl} answered Activate with HTTP ${reply.status} but not as a volume driver`, fix: 'point --backend at the pxd plugin socket' },
+    );
+  } catch (e) {
+    add({ name: 'backend', ok: false, detail: asProxyError(e).message, fix: 'start pxd (Portworx) on this node, or correct --backend' });
+  } finally {
+    await client.close();
+  }
+}
+
+async function checkFileSecrets(config: Readonly<Config>, add: (c: DoctorCheck) => void): Promise<void> {
+  const store = createSecretStore(config, silentLogger());
+  const ok = await store.ready();
+  add(ok ? { name: 'secret store', ok, detail: `${store.description} is readable` } : { name: 'secret store', ok, detail: `${store.description} is not a readable folder`, fix: 'create the folder or correct --secrets file:<dir>' });
+  await store.close();
+}
+
+async function checkDcos(config: Readonly<Config>, input: DoctorInput, add: (c: DoctorCheck) => void): Promise<void> {
+  if (config.secrets.kind !== 'dcos') return;
+  const dcos = config.secrets.dcos;
+  const store = new DcosSecretStore(dcos);
+  const uid = dcos.login.uid;
+  try {
+    const token = await store.auth.token();
+    add({ name: 'DC/OS reachable', ok: true, detail: `${dcos.url} answers over TLS${dcos.caFile ? ` verified with ${dcos.caFile}` : dcos.insecure ? ' (NOT verified: --dcos-insecure)' : ' verified with the default trust store'}` });
+    add({ name: 'DC/OS login', ok: true, detail: `logged in as ${uid} (${dcos.login.kind})` });
+    await checkSkewAndBase(config, dcos, token, uid, input, add);
+  } catch (e) {
+    const err = asProxyError(e);
+    const fixes: Record<string, string> = {
+      SECRET_STORE_TLS: 'give the cluster CA with DCOS_SECRETS_CA_CERT_FILE (curl -k https://master.mesos/ca/dcos-ca.crt from inside the cluster)',
+      SECRET_STORE_LOGIN_FAILED: `check the credentials of ${uid} (dcos security org service-accounts show ${uid}; the public key registered must match the private key)`,
+      SECRET_STORE_UNAVAILABLE: `check DCOS_CLUSTER_URL (${dcos.url}) and that Admin Router is reachable from this node`,
+      SECRET_STORE_TIMEOUT: `check the network path to ${dcos.url}`,
+    };
+    const name = err.code === 'SECRET_STORE_LOGIN_FAILED' ? 'DC/OS login' : 'DC/OS reachable';
+    add({ name, ok: false, detail: `${err.code}: ${err.message}`, fix: fixes[err.code] ?? 'see docs/troubleshooting.md' });
+  } finally {
+    await store.close();
+  }
+}
+
+async function checkSkewAndBase(
+  config: Readonly<Config>,
+  dcos: DcosConfig,
+  token: string,
+  uid: string,
+  input: DoctorInput,
+  add: (c: DoctorCheck) => void,
+): Promise<void> {
+  const agent = new Agent({ connect: { ca: dcos.caPem, rejectUnauthorized: !dcos.insecure } });
+  const now = input.now ?? Date.now;
+  try {
+    const base = config.secretsBasePath;
+    const folder = base ? base.split('/').map(encodeURIComponent).join('/') : '';
+    const t0 = now();
+    const res = await request(`${dcos.url.replace(/\/+$/, '')}/secrets/v1/secret/default/${folder}?list=true`, {
+      dispatcher: agent,
+      headers: { authorization: `token=${token}`, accept: 'application/json' },
+      headersTimeout: dcos.timeoutSec * 1000,
+      bodyTimeout: dcos.timeoutSec * 1000,
+    });
+    await res.body.dump();
+    const date = res.headers.date;
+    if (typeof date === 'string') {
+      const skew = Math.round((Date.parse(date) - (t0 + now()) / 2) / 1000);
+      const max = input.maxSkewSec ?? 30;
+      add(
+        Math.abs(skew) <= max
+          ? { name: 'clock skew', ok: true, detail: `this host and DC/OS agree within ${Math.abs(skew)} s` }
+          : { name: 'clock skew', ok: false, detail: `this host is ${Math.abs(skew)} s ${skew > 0 ? 'behind' : 'ahead of'} DC/OS: tokens may look expired or not yet valid`, fix: 'run chrony or ntpd on this host' },
+      );
+    }
+    const shown = base ? `/${base}` : '/';
+    if (res.statusCode === 200) add({ name: 'secret base path', ok: true, detail: `${uid} can list ${shown}` });
+    else if (res.statusCode === 403) {
+      add({
+        name: 'secret base path',
+        ok: false,
+        detail: `${uid} may not list ${shown} (HTTP 403)`,
+        fix: `dcos security org users grant ${uid} dcos:secrets:default:${base ? `/${base}/*` : '/*'} read  (and dcos:secrets:list:default:${shown} read to let doctor list it)`,
+      });
+    } else add({ name: 'secret base path', ok: false, detail: `listing ${shown} answered HTTP ${res.statusCode}`, fix: 'check the Secret Store (sealed? see dcos security secrets list /)' });
+  } catch (e) {
+    add({ name: 'secret base path', ok: false, detail: `could not list the base path (${(e as Error).message})`, fix: 'see docs/troubleshooting.md' });
+  } finally {
+    await agent.close();
+  }
+}
