@@ -165,11 +165,26 @@ export class VolumeProxy {
     return { Volumes: out, Err: '' };
   }
 
+  /**
+   * The Name pxd gets on an unauthenticated call. pxd finds `name=` with an unanchored leftmost match,
+   * so `sharedv4_svc_name=abc,...,name=real` would read `abc`: an inline spec is sent as `name=<volume>`
+   * (pxd needs nothing else there). Anything that does not parse goes as it came: these calls are
+   * never refused for the shape of a name.
+   */
+  private backendName(raw: string): string {
+    try {
+      const parsed = parseName(raw);
+      return parsed.inline ? `name=${parsed.volumeName}` : raw;
+    } catch {
+      return raw;
+    }
+  }
+
   /** Get must echo the requested Name (Docker uses the Name Get returns) and never fail for auth reasons. */
   private async get(req: PluginRequest): Promise<Reply> {
     let reply: BackendReply;
     try {
-      reply = await this.forward('VolumeDriver.Get', { Name: req.Name }, this.now() + budgetMs('VolumeDriver.Get'));
+      reply = await this.forward('VolumeDriver.Get', { Name: this.backendName(req.Name) }, this.now() + budgetMs('VolumeDriver.Get'));
     } catch (e) {
       const err = asProxyError(e);
       // Backend briefly away: a volume we know exists must not be reported absent (dockerd would
@@ -195,7 +210,7 @@ export class VolumeProxy {
   }
 
   private async path(req: PluginRequest): Promise<Reply> {
-    const reply = await this.forward('VolumeDriver.Path', { Name: req.Name }, this.now() + budgetMs('VolumeDriver.Path'));
+    const reply = await this.forward('VolumeDriver.Path', { Name: this.backendName(req.Name) }, this.now() + budgetMs('VolumeDriver.Path'));
     const err = replyErr(reply);
     if (err) return { Err: err };
     const mp = reply.json?.Mountpoint;
@@ -206,7 +221,7 @@ export class VolumeProxy {
   }
 
   private async unmount(req: PluginRequest): Promise<Reply> {
-    const body: Reply = { Name: req.Name };
+    const body: Reply = { Name: this.backendName(req.Name) };
     if (req.ID !== undefined) body.ID = req.ID;
     const reply = await this.forward('VolumeDriver.Unmount', body, this.now() + budgetMs('VolumeDriver.Unmount'));
     if (reply.status === 200 && !reply.json) throw badReply(this.deps.backend.label, 'Unmount', reply);

@@ -145,11 +145,20 @@ describe('token_secret in the name', () => {
     expectNoTokens(allOutput([r, g, m, u, rm]));
   });
 
-  it('places name= first so pxd reads the same volume name (sharedv4_svc_name before name)', async () => {
-    const r = await stack.call('VolumeDriver.Create', { Name: 'sharedv4_svc_name=abc,token_secret=pwx/secrets/user1-token,name=real', Opts: {} });
+  it('makes pxd read the same volume name on every endpoint (sharedv4_svc_name before name)', async () => {
+    const name = 'sharedv4_svc_name=abc,token_secret=pwx/secrets/user1-token,name=real';
+    const r = await stack.call('VolumeDriver.Create', { Name: name, Opts: {} });
     expect(r.json).toEqual({ Err: '' });
     expect(stack.pxd.volumes.has('real')).toBe(true);
     expect(stack.pxd.volumes.has('abc')).toBe(false);
+    // pxd's leftmost match would read "abc" from the raw Name: Get, Path and Unmount must not send it raw.
+    const g = await stack.call('VolumeDriver.Get', { Name: name });
+    expect(g.json).toMatchObject({ Volume: { Name: name }, Err: '' });
+    expect((await stack.call('VolumeDriver.Mount', { Name: name, ID: 'i' })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Path', { Name: name })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/reali/.data`, Err: '' });
+    expect((await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'i' })).json).toEqual({ Err: '' });
+    expect([...stack.pxd.volumes.get('real')!.mounts]).toEqual([]);
+    for (const r of stack.pxd.requests.filter((q) => /Get|Path|Unmount/.test(q.endpoint))) expect((r.parsed as { Name: string }).Name).toBe('name=real');
   });
 
   it('merges -o options into the Name, which pxd reads alone once it carries name=', async () => {
