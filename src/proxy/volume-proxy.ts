@@ -155,14 +155,32 @@ export class VolumeProxy {
     if (err) return { Err: err };
     const vols = reply.json?.Volumes;
     if (vols !== undefined && vols !== null && !Array.isArray(vols)) throw badReply(this.deps.backend.label, 'List', reply);
+    // pxd lists short names (myvol1); Docker can only use the names it was given
+    // (token_secret=...,name=myvol1), so those are listed where the proxy knows them.
+    const dockerNames = this.dockerNamesByVolume();
     const out: Array<{ Name: string; Mountpoint: string }> = [];
     for (const v of (vols as unknown[] | null | undefined) ?? []) {
       if (!v || typeof v !== 'object' || typeof (v as Reply).Name !== 'string') continue;
       const name = (v as Reply).Name as string;
-      const mp = (v as Reply).Mountpoint;
-      out.push({ Name: redactName(name), Mountpoint: this.displayMountpoint(name, mp) });
+      const mp = this.displayMountpoint(name, (v as Reply).Mountpoint);
+      for (const n of dockerNames.get(name) ?? [redactName(name)]) out.push({ Name: n, Mountpoint: mp });
     }
     return { Volumes: out, Err: '' };
+  }
+
+  /** pxd volume name → the Docker names (in clear) the proxy has seen for it. */
+  private dockerNamesByVolume(): Map<string, string[]> {
+    const map = new Map<string, string[]>();
+    for (const n of this.deps.state.clearNames()) {
+      let vol = n;
+      try {
+        vol = parseName(n).volumeName;
+      } catch {
+        // A name pxd cannot read as a spec is its own volume name.
+      }
+      map.set(vol, [...(map.get(vol) ?? []), n]);
+    }
+    return map;
   }
 
   /**
@@ -266,7 +284,7 @@ export class VolumeProxy {
       forwarded = true;
       const reply = await this.forwardAuthenticated(endpoint, req, parsed, opts, token, verified.username, deadline);
       if (endpoint === 'VolumeDriver.Create') await this.deps.state.remember(req.Name, token.source.kind === 'opts-secret' ? token.source.secretPath : undefined);
-      if (endpoint === 'VolumeDriver.Remove') await this.deps.state.forget(req.Name);
+      if (endpoint === 'VolumeDriver.Remove') await this.deps.state.forget(req.Name, ...(this.dockerNamesByVolume().get(parsed.volumeName) ?? []));
       this.record(operation, parsed, token, verified, 'allow', 'ROLE_ALLOWED', t0);
       return reply;
     } catch (e) {

@@ -1,6 +1,8 @@
 import { promises as fsp, constants as fsc } from 'node:fs';
 import path from 'node:path';
+import { createHash } from 'node:crypto';
 import { ProxyError } from '../errors.js';
+import { redactName } from '../volume-name/index.js';
 
 /**
  * The small durable record of the volumes the proxy has seen, and of token references given as
@@ -8,14 +10,15 @@ import { ProxyError } from '../errors.js';
  * only, so a later Mount or Remove of `mnt1` carries nothing but the name: this file is how the proxy
  * still knows which secret holds the token. Knowing which volumes exist also lets Get answer while
  * the backend is briefly unreachable (an Err from Get makes dockerd forget a volume).
- * It holds secret *paths*, never secret values.
+ * It holds secret *paths*, never secret values: a Docker name that carries a raw token
+ * (`token=<jwt>,name=v2`) is keyed by its SHA-256 and recorded with the token redacted.
  *
  * Writes are atomic (temp file, fsync, rename, fsync of the folder) and serialized; a failed write
  * leaves both the file and the in-memory view as they were.
  */
 
 export interface VolumeRef {
-  /** Docker name (the key, repeated for readability of the file). */
+  /** Docker name, for the reader of the file (redacted when it carries a token). */
   name: string;
   /** Secret holding the token, when the volume was created with `-o token_secret=...`. */
   secretPath?: string;
@@ -36,7 +39,8 @@ export interface StateLoadResult {
 export class StateStore {
   private volumes: Map<string, VolumeRef>;
   private chain: Promise<void> = Promise.resolve();
-  private readonly pendingLearn = new Set<string>();
+  /** key → name as shown in the file, waiting for the next coalesced write. */
+  private readonly pendingLearn = new Map<string, string>();
   private learnQueued = false;
 
   private constructor(
@@ -63,7 +67,7 @@ export class StateStore {
       const map = new Map<string, VolumeRef>();
       for (const [k, v] of Object.entries(parsed.volumes)) {
         if (!v || typeof v !== 'object') continue;
-        const ref: VolumeRef = { name: k, createdAt: String(v.createdAt ?? '') };
+        const ref: VolumeRef = { name: typeof v.name === 'string' ? v.name : k, createdAt: String(v.createdAt ?? '') };
         if (typeof v.secretPath === 'string') ref.secretPath = v.secretPath;
         map.set(k, ref);
       }
@@ -76,8 +80,18 @@ export class StateStore {
     }
   }
 
+  /** The key a Docker name is stored under: itself, or a hash when it carries token material. */
+  static keyOf(name: string): string {
+    return redactName(name) === name ? name : `sha256:${createHash('sha256').update(name).digest('hex')}`;
+  }
+
   get(name: string): VolumeRef | undefined {
-    return this.volumes.get(name);
+    return this.volumes.get(StateStore.keyOf(name));
+  }
+
+  /** Docker names stored in clear (those with token material are only known by their hash). */
+  *clearNames(): IterableIterator<string> {
+    for (const k of this.volumes.keys()) if (!k.startsWith('sha256:')) yield k;
   }
 
   get size(): number {
@@ -86,12 +100,13 @@ export class StateStore {
 
   /** Durably record a volume and its token reference (undefined clears a previous reference). */
   remember(name: string, secretPath?: string): Promise<void> {
-    const current = this.volumes.get(name);
+    const key = StateStore.keyOf(name);
+    const current = this.volumes.get(key);
     if (current && current.secretPath === secretPath) return Promise.resolve();
     return this.update((m) => {
-      const ref: VolumeRef = { name, createdAt: current?.createdAt ?? new Date().toISOString() };
+      const ref: VolumeRef = { name: redactName(name), createdAt: current?.createdAt ?? new Date().toISOString() };
       if (secretPath !== undefined) ref.secretPath = secretPath;
-      m.set(name, ref);
+      m.set(key, ref);
     });
   }
 
@@ -100,21 +115,26 @@ export class StateStore {
    * burst of new names (dockerd restoring every volume at once) costs one write, not one each.
    */
   learn(name: string, onError?: (e: unknown) => void): void {
-    if (this.volumes.has(name)) return;
-    this.pendingLearn.add(name);
+    const key = StateStore.keyOf(name);
+    if (this.volumes.has(key)) return;
+    this.pendingLearn.set(key, redactName(name));
     if (this.learnQueued) return;
     this.learnQueued = true;
     this.update((m) => {
       this.learnQueued = false;
-      for (const n of this.pendingLearn) if (!m.has(n)) m.set(n, { name: n, createdAt: new Date().toISOString() });
+      for (const [k, shown] of this.pendingLearn) if (!m.has(k)) m.set(k, { name: shown, createdAt: new Date().toISOString() });
       this.pendingLearn.clear();
     }).catch((e) => onError?.(e));
   }
 
-  forget(name: string): Promise<void> {
-    this.pendingLearn.delete(name);
-    if (!this.volumes.has(name)) return Promise.resolve();
-    return this.update((m) => m.delete(name));
+  /** Forget Docker names (all the names one volume was known by, on Remove). */
+  forget(...names: string[]): Promise<void> {
+    const keys = names.map((n) => StateStore.keyOf(n));
+    for (const k of keys) this.pendingLearn.delete(k);
+    if (!keys.some((k) => this.volumes.has(k))) return Promise.resolve();
+    return this.update((m) => {
+      for (const k of keys) m.delete(k);
+    });
   }
 
   /** Resolves once every queued write has finished (tests, shutdown). */

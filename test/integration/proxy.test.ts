@@ -6,6 +6,7 @@ import { FileSecretStore } from '../../src/secrets/file.js';
 import { ProxyError } from '../../src/errors.js';
 import type { SecretStore } from '../../src/secrets/types.js';
 import path from 'node:path';
+import { readFileSync } from 'node:fs';
 
 /** A file store that can be switched off, to stand for a secret store outage. */
 class SwitchableStore implements SecretStore {
@@ -139,10 +140,15 @@ describe('token_secret in the name', () => {
 
     const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'c1' });
     expect(u.json).toEqual({ Err: '' });
+    // List shows the name Docker knows (and can remove with), not pxd's short one.
+    const l = await stack.call('VolumeDriver.List', {});
+    expect(l.json).toEqual({ Volumes: [{ Name: name, Mountpoint: '' }], Err: '' });
     const rm = await stack.call('VolumeDriver.Remove', { Name: name });
     expect(rm.json).toEqual({ Err: '' });
     expect(stack.pxd.volumes.has('myvol1')).toBe(false);
-    expectNoTokens(allOutput([r, g, m, u, rm]));
+    expect([...stack.proxy.state.clearNames()]).toEqual([]);
+    expect((await stack.call('VolumeDriver.List', {})).json).toEqual({ Volumes: [], Err: '' });
+    expectNoTokens(allOutput([r, g, m, u, l, rm]));
   });
 
   it('makes pxd read the same volume name on every endpoint (sharedv4_svc_name before name)', async () => {
@@ -227,6 +233,19 @@ describe('-o token_secret and the state file', () => {
     expect(forwarded('VolumeDriver.Mount')).toHaveLength(0);
   });
 
+  it('never writes a raw inline token to the state file, yet still knows the volume', async () => {
+    const name = `token=${tokens.user1},name=rawtok`;
+    expect((await stack.call('VolumeDriver.Create', { Name: name })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Get', { Name: name })).json.Err).toBe('');
+    await stack.proxy.state.flush();
+    const file = readFileSync(path.join(stack.dir, 'state', 'state.json'), 'utf8');
+    expect(file).not.toContain(tokens.user1.split('.')[2]!);
+    expect(file).toContain('name=rawtok');
+    await stack.pxd.close();
+    const g = await stack.call('VolumeDriver.Get', { Name: name });
+    expect(g.json).toEqual({ Volume: { Name: name, Mountpoint: '' }, Err: '' });
+  });
+
   it('follows pxd precedence: a token in the Name wins over token_secret in Opts', async () => {
     const c = await stack.call('VolumeDriver.Create', { Name: `token=${tokens.user2},name=prec`, Opts: { token_secret: 'pwx/secrets/user1-token' } });
     expect(c.json).toEqual({ Err: '' });
@@ -309,7 +328,7 @@ describe('while the secret store is down', () => {
     expect(g.json.Err).toBe('');
     expect(g.json.Volume.Name).toBe(name);
     const l = await stack.call('VolumeDriver.List', {});
-    expect(l.json.Volumes).toEqual([{ Name: 'sv', Mountpoint: `${stack.mountsRoot}/svm1/.data` }]);
+    expect(l.json.Volumes).toEqual([{ Name: name, Mountpoint: `${stack.mountsRoot}/svm1/.data` }]);
     const p = await stack.call('VolumeDriver.Path', { Name: name });
     expect(p.json).toEqual({ Mountpoint: `${stack.mountsRoot}/svm1/.data`, Err: '' });
     const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'm1' });
