@@ -11,23 +11,11 @@ const TOKEN_KV_RE = /\b(token|password|secret_key)=([^,\s"';&]+)/gi;
 
 const REDACTED = '***';
 
-/** Exact values (secret values that are not JWT-shaped) registered at run time. */
-const knownSecrets = new Set<string>();
-
-/** Register a value that must never appear in output (e.g. a non-JWT secret value just read). */
-export function registerSecretValue(value: string): void {
-  // Very short values would redact ordinary words; secrets that short are not worth the damage.
-  if (value.length >= 8) knownSecrets.add(value);
-}
-
 export function scrub(text: string): string {
   if (text.length === 0) return text;
   let out = text;
   if (out.includes('eyJ')) out = out.replace(JWT_RE, REDACTED);
   if (out.includes('=')) out = out.replace(TOKEN_KV_RE, (_m, k: string) => `${k}=${REDACTED}`);
-  if (knownSecrets.size > 0) {
-    for (const s of knownSecrets) if (out.includes(s)) out = out.split(s).join(REDACTED);
-  }
   return out;
 }
 
