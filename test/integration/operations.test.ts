@@ -203,6 +203,37 @@ describe('signals on the real process', () => {
     expect(still.json.Err).toMatch(/TOKEN_SIGNATURE_INVALID/);
   });
 
+  it('takes its socket from systemd (LISTEN_FDS) and leaves it in place on stop', async () => {
+    const socket = path.join(dir, 'activated.sock');
+    const yamlFile = path.join(dir, 'activated.yaml');
+    writeFileSync(yamlFile, `issuers:\n  - name: ${ISSUER}\n    sharedSecret: ${SHARED_SECRET}\n`);
+    // What systemd does: bind and listen, pass the socket as fd 3 with LISTEN_FDS/LISTEN_PID, exec.
+    const script = [
+      'import os, socket, sys',
+      's = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(16)',
+      'os.dup2(s.fileno(), 3); os.set_inheritable(3, True)',
+      "os.environ['LISTEN_FDS'] = '1'; os.environ['LISTEN_PID'] = str(os.getpid())",
+      'os.execv(sys.argv[2], sys.argv[2:])',
+    ].join('\n');
+    const { spawn } = await import('node:child_process');
+    const child = spawn('python3', ['-c', script, socket, process.execPath, BIN, 'serve', '--config', yamlFile, '--socket', path.join(dir, 'unused.sock'),
+      '--backend', `unix://${pxd.socketPath}`, '--secrets', `file:${dir}`, '--state-dir', path.join(dir, 'activated-state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const out: string[] = [];
+    child.stdout.on('data', (b) => out.push(String(b)));
+    child.stderr.on('data', (b) => out.push(String(b)));
+    try {
+      for (let i = 0; i < 100 && !out.join('').includes('pxd-auth-proxy listening'); i++) await new Promise((r) => setTimeout(r, 50));
+      const a = await callPlugin(socket, 'Plugin.Activate');
+      expect(a.json).toEqual({ Implements: ['VolumeDriver'] });
+      expect(existsSync(path.join(dir, 'unused.sock'))).toBe(false);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('exit', r));
+    }
+    // The socket is systemd's: it stays for the next activation.
+    expect(existsSync(socket)).toBe(true);
+  });
+
   it('SIGTERM stops accepting, finishes the request in flight, removes the socket and exits 0', async () => {
     const { socket } = startWithYaml('term', SHARED_SECRET);
     await proc!.waitFor(/pxd-auth-proxy listening/);
