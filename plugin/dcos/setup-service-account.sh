@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Create the DC/OS service account pxd-auth-proxy logs in with, store its credential where Marathon
+# can inject it, and grant it read access to the token secrets. Run it once per cluster.
+#
+# Needs: the DC/OS CLI with the Enterprise CLI, logged in as a superuser:
+#   dcos package install --cli dcos-enterprise-cli --yes
+#   dcos auth login
+#
+# Parameters (environment variables, defaults in brackets):
+#   SERVICE_ACCOUNT     id of the account                          [pxd-auth-proxy]
+#   CREDENTIAL_SECRET   secret that receives its credential        [pxd-auth-proxy/service-account-secret]
+#                       (Marathon app /pxd-auth-proxy may only read secrets under pxd-auth-proxy/)
+#   SECRETS_BASE_PATH   folder of the token secrets                [pwx/secrets]
+#                       (must equal DCOS_SECRETS_BASE_PATH of the proxy)
+#   KEY_DIR             where the key pair is written              [./pxd-auth-proxy-keys]
+#   SHARED_SECRET_FILE  optional: file with pxd's JWT shared secret; stored as SHARED_SECRET_SECRET
+#   SHARED_SECRET_SECRET                                           [pxd-auth-proxy/jwt-shared-secret]
+#
+# Example:
+#   SECRETS_BASE_PATH=pwx/secrets SHARED_SECRET_FILE=./shared-secret ./setup-service-account.sh
+#
+# Docs: docs/dcos-permissions.md.
+set -euo pipefail
+
+SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-pxd-auth-proxy}"
+CREDENTIAL_SECRET="${CREDENTIAL_SECRET:-pxd-auth-proxy/service-account-secret}"
+SECRETS_BASE_PATH="${SECRETS_BASE_PATH:-pwx/secrets}"
+KEY_DIR="${KEY_DIR:-./pxd-auth-proxy-keys}"
+SHARED_SECRET_FILE="${SHARED_SECRET_FILE:-}"
+SHARED_SECRET_SECRET="${SHARED_SECRET_SECRET:-pxd-auth-proxy/jwt-shared-secret}"
+
+# Normalise the base path: no leading or trailing "/".
+SECRETS_BASE_PATH="${SECRETS_BASE_PATH#/}"
+SECRETS_BASE_PATH="${SECRETS_BASE_PATH%/}"
+PERMISSION="dcos:secrets:default:/${SECRETS_BASE_PATH}/*"
+
+step() { printf '\n==> %s\n' "$*"; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# 0. Preconditions: the Enterprise CLI is there, and nothing would be overwritten.
+command -v dcos >/dev/null || die "the dcos CLI is not on PATH"
+dcos security --help >/dev/null 2>&1 || die "the DC/OS Enterprise CLI is missing: dcos package install --cli dcos-enterprise-cli --yes"
+[ -n "$SECRETS_BASE_PATH" ] || die "SECRETS_BASE_PATH is empty: the proxy must not read the whole Secret Store"
+if dcos security org service-accounts show "$SERVICE_ACCOUNT" >/dev/null 2>&1; then
+  die "service account $SERVICE_ACCOUNT exists already. Use it as it is, choose another SERVICE_ACCOUNT, or delete it first: dcos security org service-accounts delete $SERVICE_ACCOUNT"
+fi
+PRIVATE_KEY="$KEY_DIR/private-key.pem"
+PUBLIC_KEY="$KEY_DIR/public-key.pem"
+[ ! -e "$PRIVATE_KEY" ] || die "$PRIVATE_KEY exists already; move it away or set KEY_DIR"
+
+# 1. A 2048-bit RSA key pair. The private key never leaves KEY_DIR except inside the credential secret.
+step "Creating the key pair in $KEY_DIR"
+umask 077
+mkdir -p "$KEY_DIR"
+dcos security org service-accounts keypair "$PRIVATE_KEY" "$PUBLIC_KEY"
+
+# 2. The service account, registered with the public key.
+step "Creating the service account $SERVICE_ACCOUNT"
+dcos security org service-accounts create -p "$PUBLIC_KEY" \
+  -d "pxd-auth-proxy: reads token secrets under /$SECRETS_BASE_PATH" "$SERVICE_ACCOUNT"
+dcos security org service-accounts show "$SERVICE_ACCOUNT"
+
+# 3. The credential secret: {"uid","private_key","login_endpoint","scheme"}, injected by Marathon as
+#    DCOS_SERVICE_ACCOUNT_CREDENTIAL. --strict makes the login endpoint https://, which the proxy
+#    requires; it works in every security mode.
+step "Storing the credential in the secret $CREDENTIAL_SECRET"
+dcos security secrets create-sa-secret --strict "$PRIVATE_KEY" "$SERVICE_ACCOUNT" "$CREDENTIAL_SECRET"
+
+# 4. The one permission the proxy needs: read the token secrets under the base path. Not list, not
+#    write, nothing outside the base path. (The quotes keep the shell from expanding "*".)
+step "Granting $SERVICE_ACCOUNT: $PERMISSION read"
+dcos security org users grant "$SERVICE_ACCOUNT" "$PERMISSION" read
+
+# 5. Optional: pxd's JWT shared secret, for the Marathon app (env PORTWORX_AUTH_JWT_SHAREDSECRET).
+#    --value puts it on this machine's process list for a moment; run this on an admin host.
+if [ -n "$SHARED_SECRET_FILE" ]; then
+  step "Storing the JWT shared secret from $SHARED_SECRET_FILE in the secret $SHARED_SECRET_SECRET"
+  [ -r "$SHARED_SECRET_FILE" ] || die "cannot read SHARED_SECRET_FILE=$SHARED_SECRET_FILE"
+  dcos security secrets create --value="$(tr -d '\r\n' < "$SHARED_SECRET_FILE")" "$SHARED_SECRET_SECRET"
+fi
+
+step "Done"
+cat <<EOF
+Service account:  $SERVICE_ACCOUNT (may read $PERMISSION)
+Credential:       secret $CREDENTIAL_SECRET
+Key pair:         $PRIVATE_KEY, $PUBLIC_KEY (keep the private key offline, or delete it)
+
+Next:
+  - Marathon: dcos marathon app add plugin/dcos/pxd-auth-proxy.marathon.json
+  - systemd:  copy $PRIVATE_KEY to /etc/pxd-auth-proxy/private-key.pem (mode 0600) on each agent
+  - Store tokens: dcos security secrets create --value="\$(cat user1.jwt)" $SECRETS_BASE_PATH/user1-token
+
+Denied requests show in the DC/OS audit log on the masters:
+  journalctl -u "dcos-*" | grep audit | grep "$SERVICE_ACCOUNT" | grep deny
+EOF
