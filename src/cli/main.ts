@@ -10,7 +10,7 @@ const program = new Command();
 program
   .name('pxd-auth-proxy')
   .description(
-    'A Docker volume plugin (driver name pxd-auth) in front of Portworx pxd: resolves token_secret references,\n' +
+    'A Docker volume plugin (driver name pxd-auth) in front of Portworx pxd: resolves token_secret references, ' +
       'verifies tokens and policy, and forwards to pxd with the token where pxd expects it.',
   )
   .version('0.1.0')

@@ -9,7 +9,7 @@ import {
   redactName,
   type ParsedName,
 } from '../volume-name/index.js';
-import { TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY } from '../volume-name/types.js';
+import { NAME_KEY, TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY } from '../volume-name/types.js';
 import { resolveToken, type ResolvedToken } from '../tokens/resolve.js';
 import { describeSource, type TokenSource, type VerifiedToken } from '../tokens/types.js';
 import { decide } from '../policy/decide.js';
@@ -142,7 +142,7 @@ export class VolumeProxy {
     const caps = reply.json?.Capabilities as { Scope?: unknown } | undefined;
     const scope = caps?.Scope === 'global' || caps?.Scope === 'local' ? caps.Scope : undefined;
     if (reply.status !== 200 || !scope) {
-      const err = replyErr(reply);
+      const err = this.passErr('Capabilities', reply);
       if (err) return { Err: err };
       throw badReply(this.deps.backend.label, 'Capabilities', reply);
     }
@@ -151,7 +151,7 @@ export class VolumeProxy {
 
   private async list(): Promise<Reply> {
     const reply = await this.forward('VolumeDriver.List', {}, this.now() + budgetMs('VolumeDriver.List'));
-    const err = replyErr(reply);
+    const err = this.passErr('List', reply);
     if (err) return { Err: err };
     const vols = reply.json?.Volumes;
     if (vols !== undefined && vols !== null && !Array.isArray(vols)) throw badReply(this.deps.backend.label, 'List', reply);
@@ -203,11 +203,12 @@ export class VolumeProxy {
     let reply: BackendReply;
     try {
       reply = await this.forward('VolumeDriver.Get', { Name: this.backendName(req.Name) }, this.now() + budgetMs('VolumeDriver.Get'));
+      this.passErr('Get', reply);
     } catch (e) {
       const err = asProxyError(e);
-      // Backend briefly away: a volume we know exists must not be reported absent (dockerd would
-      // drop it from its records on restart). Unknown names get the error.
-      if ((err.code === 'BACKEND_UNREACHABLE' || err.code === 'BACKEND_TIMEOUT') && this.deps.state.get(req.Name)) {
+      // Backend briefly away (or babbling): a volume we know exists must not be reported absent (dockerd
+      // would drop it from its records on restart). Unknown names get the error.
+      if ((err.code === 'BACKEND_UNREACHABLE' || err.code === 'BACKEND_TIMEOUT' || err.code === 'BACKEND_BAD_REPLY') && this.deps.state.get(req.Name)) {
         this.deps.logger.warn({ volume: redactName(req.Name), code: err.code }, 'backend unavailable: answering Get for a known volume from state');
         return { Volume: { Name: req.Name, Mountpoint: '' }, Err: '' };
       }
@@ -229,7 +230,7 @@ export class VolumeProxy {
 
   private async path(req: PluginRequest): Promise<Reply> {
     const reply = await this.forward('VolumeDriver.Path', { Name: this.backendName(req.Name) }, this.now() + budgetMs('VolumeDriver.Path'));
-    const err = replyErr(reply);
+    const err = this.passErr('Path', reply);
     if (err) return { Err: err };
     const mp = reply.json?.Mountpoint;
     if (mp === undefined || mp === '') return { Mountpoint: '', Err: '' };
@@ -244,6 +245,12 @@ export class VolumeProxy {
     const reply = await this.forward('VolumeDriver.Unmount', body, this.now() + budgetMs('VolumeDriver.Unmount'));
     if (reply.status === 200 && !reply.json) throw badReply(this.deps.backend.label, 'Unmount', reply);
     return { Err: replyErr(reply) };
+  }
+
+  /** The Err of a pass-through reply. A 200 that is not JSON is no plugin reply: never relayed to Docker as an Err text. */
+  private passErr(endpoint: string, reply: BackendReply): string {
+    if (reply.status === 200 && !reply.json) throw badReply(this.deps.backend.label, endpoint, reply);
+    return replyErr(reply);
   }
 
   /** For Get and List a bad mountpoint is blanked (never an Err there); Mount and Path refuse it. */
@@ -270,6 +277,10 @@ export class VolumeProxy {
       parsed = parseName(req.Name);
       assertExpressibleForPxd(parsed);
       const opts = endpoint === 'VolumeDriver.Create' ? parseOpts(req.Opts) : new Map<string, string>();
+      if (opts.has(NAME_KEY)) {
+        // pxd could take the volume name from Opts for a bare Name: the proxy would check one volume and pxd create another.
+        throw new ProxyError('OPTS_INVALID', `-o name=... is not accepted for volume ${parsed.volumeName}: the volume name is the one given to docker (--name)`, { volume: parsed.volumeName });
+      }
       token = await this.resolveToken(parsed, opts, req.Name, operation, deadline);
       verified = await this.verify(token);
       const decision = decide(this.deps.settings.policy, {

@@ -227,6 +227,14 @@ describe('-o token_secret and the state file', () => {
     expect(stack.proxy.state.get('mnt1')).toBeUndefined();
   });
 
+  it('refuses -o name=, which could make pxd name the volume differently', async () => {
+    for (const name of ['mnt9', 'token_secret=pwx/secrets/user1-token,name=mnt9']) {
+      const c = await stack.call('VolumeDriver.Create', { Name: name, Opts: { token_secret: 'pwx/secrets/user1-token', name: 'other' } });
+      expect(c.json.Err, name).toMatch(/^pxd-auth OPTS_INVALID: -o name=/);
+    }
+    expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
+  });
+
   it('explains a Mount of a short name with no known reference', async () => {
     const m = await stack.call('VolumeDriver.Mount', { Name: 'stranger', ID: 'x' });
     expect(m.json.Err).toMatch(/^pxd-auth TOKEN_MISSING: no token for mount of volume stranger: Docker sends options only on create/);
