@@ -47,7 +47,7 @@ export class ProxyMetrics {
         this.requests.inc({ endpoint, outcome });
         this.requestSeconds.observe({ endpoint }, seconds);
       },
-      decision: (operation: Operation, decision: 'allow' | 'deny', reason: string) => this.decisions.inc({ operation, decision, reason }),
+      decision: (operation: Operation, decision: string, reason: string) => this.decisions.inc({ operation, decision, reason }),
       backend: (endpoint: Endpoint, outcome: string, seconds: number) => this.backendSeconds.observe({ endpoint, outcome }, seconds),
     };
   }

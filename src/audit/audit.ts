@@ -10,7 +10,10 @@ export interface AuditRecord {
   roles?: string[];
   secretPath?: string;
   tokenSource?: string;
-  decision: 'allow' | 'deny';
+  /** allow (done), deny (refused by the proxy or by pxd), error (could not be decided or done). */
+  decision: 'allow' | 'deny' | 'error';
+  /** Whether the request reached the backend. */
+  forwarded: boolean;
   /** Reason code: ROLE_ALLOWED, or the error code of the denial (TOKEN_EXPIRED, BACKEND_DENIED, ...). */
   reason: string;
   latencyMs: number;
@@ -20,5 +23,5 @@ export interface AuditRecord {
 export function audit(logger: Logger, rec: AuditRecord): void {
   const line = { audit: true, ...rec };
   if (rec.decision === 'allow') logger.info(line, `audit ${rec.operation} ${rec.volume} allow`);
-  else logger.warn(line, `audit ${rec.operation} ${rec.volume} deny ${rec.reason}`);
+  else logger.warn(line, `audit ${rec.operation} ${rec.volume} ${rec.decision} ${rec.reason}`);
 }

@@ -28,7 +28,7 @@ export interface Verifier {
 /** Counters the admin listener exposes; all optional so the proxy runs without them. */
 export interface ProxyObserver {
   request?(endpoint: Endpoint, outcome: string, seconds: number): void;
-  decision?(operation: Operation, decision: 'allow' | 'deny', reason: string): void;
+  decision?(operation: Operation, decision: Verdict, reason: string): void;
   backend?(endpoint: Endpoint, outcome: string, seconds: number): void;
 }
 
@@ -296,12 +296,12 @@ export class VolumeProxy {
       const reply = await this.forwardAuthenticated(endpoint, req, parsed, opts, token, verified.username, deadline);
       if (endpoint === 'VolumeDriver.Create') await this.deps.state.remember(req.Name, token.source.kind === 'opts-secret' ? token.source.secretPath : undefined);
       if (endpoint === 'VolumeDriver.Remove') await this.deps.state.forget(req.Name, ...(this.dockerNamesByVolume().get(parsed.volumeName) ?? []));
-      this.record(operation, parsed, token, verified, 'allow', 'ROLE_ALLOWED', t0);
+      this.record(operation, parsed, token, verified, 'allow', 'ROLE_ALLOWED', t0, undefined, undefined, true);
       return reply;
     } catch (e) {
       const err = asProxyError(e);
       const volume = parsed?.volumeName ?? redactName(req.Name).slice(0, 200);
-      this.record(operation, parsed, token, verified, forwarded && !isDenial(err.code) ? 'allow' : 'deny', err.code, t0, err.message, volume);
+      this.record(operation, parsed, token, verified, verdictOf(err.code), err.code, t0, err.message, volume, forwarded);
       throw err;
     }
   }
@@ -375,11 +375,12 @@ export class VolumeProxy {
     parsed: ParsedName | undefined,
     token: ResolvedToken | undefined,
     verified: VerifiedToken | undefined,
-    decision: 'allow' | 'deny',
+    decision: Verdict,
     reason: ErrorCode | 'ROLE_ALLOWED',
     t0: number,
     message?: string,
     volume?: string,
+    forwarded = false,
   ): void {
     this.deps.observer?.decision?.(operation, decision, reason);
     audit(this.deps.logger, {
@@ -392,13 +393,31 @@ export class VolumeProxy {
       tokenSource: token?.source.kind,
       decision,
       reason,
+      forwarded,
       latencyMs: Math.round((performance.now() - t0) * 10) / 10,
       message,
     });
   }
 }
 
-/** Codes that mean "refused" (by the proxy or by pxd), as opposed to a failure after allowing. */
-function isDenial(code: ErrorCode): boolean {
-  return code === 'BACKEND_DENIED';
+/**
+ * allow: the operation was done. deny: refused, by the proxy (token, policy, bad input) or by pxd.
+ * error: it could not be decided or done (a store or pxd unreachable, state not written).
+ */
+export type Verdict = 'allow' | 'deny' | 'error';
+
+const FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'BACKEND_UNREACHABLE',
+  'BACKEND_TIMEOUT',
+  'BACKEND_BAD_REPLY',
+  'SECRET_STORE_UNAVAILABLE',
+  'SECRET_STORE_TIMEOUT',
+  'SECRET_STORE_LOGIN_FAILED',
+  'SECRET_STORE_TLS',
+  'STATE_WRITE_FAILED',
+  'INTERNAL',
+]);
+
+function verdictOf(code: ErrorCode): Verdict {
+  return FAILURES.has(code) ? 'error' : 'deny';
 }

@@ -6,7 +6,7 @@ import { FileSecretStore } from '../../src/secrets/file.js';
 import { ProxyError } from '../../src/errors.js';
 import type { SecretStore } from '../../src/secrets/types.js';
 import path from 'node:path';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 
 /** A file store that can be switched off, to stand for a secret store outage. */
 class SwitchableStore implements SecretStore {
@@ -54,6 +54,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   await stack.close();
+  rmSync(stack.dir, { recursive: true, force: true });
 });
 
 const forwarded = (endpoint: string) => stack.pxd.requests.filter((r) => r.endpoint.replace(/^\//, '') === endpoint);
@@ -289,7 +290,10 @@ describe('denials carry the precise reason', () => {
       expect.arrayContaining(['TOKEN_EXPIRED', 'TOKEN_ISSUER_UNTRUSTED', 'POLICY_ROLE_DENIED', 'SECRET_NOT_FOUND', 'ROLE_ALLOWED', 'BACKEND_DENIED']),
     );
     const denied = audits.find((a) => a.reason === 'POLICY_ROLE_DENIED');
-    expect(denied).toMatchObject({ operation: 'create', volume: 'e3', decision: 'deny', subject: 'id/viewer', issuer: ISSUER, roles: ['system.view'], secretPath: 'pwx/secrets/viewer-token' });
+    expect(denied).toMatchObject({ operation: 'create', volume: 'e3', decision: 'deny', forwarded: false, subject: 'id/viewer', issuer: ISSUER, roles: ['system.view'], secretPath: 'pwx/secrets/viewer-token' });
+    // pxd's refusals are denials too, marked as forwarded.
+    expect(audits.find((a) => a.reason === 'BACKEND_ERROR')).toMatchObject({ operation: 'remove', decision: 'deny', forwarded: true, subject: 'id/user2' });
+    expect(audits.find((a) => a.reason === 'BACKEND_DENIED')).toMatchObject({ operation: 'mount', decision: 'deny', forwarded: true });
     expect(typeof denied.latencyMs).toBe('number');
     expectNoTokens(stack.logs.join(''));
   });
@@ -323,6 +327,8 @@ describe('replies from the backend are checked', () => {
     expect(g.json).toEqual({ Volume: { Name: 'token_secret=pwx/secrets/user1-token,name=known', Mountpoint: '' }, Err: '' });
     const unknown = await stack.call('VolumeDriver.Get', { Name: 'never-seen' });
     expect(unknown.json.Err).toMatch(/BACKEND_UNREACHABLE/);
+    const audit = stack.logs.map((l) => JSON.parse(l)).find((l) => l.audit && l.reason === 'BACKEND_UNREACHABLE');
+    expect(audit).toMatchObject({ operation: 'create', volume: 'later', decision: 'error', forwarded: true });
   });
 });
 
