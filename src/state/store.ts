@@ -52,6 +52,7 @@ export class StateStore {
 
   static async open(file: string): Promise<StateLoadResult> {
     await fsp.mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await removeDeadTempFiles(file);
     let text: string;
     try {
       text = await fsp.readFile(file, 'utf8');
@@ -182,5 +183,25 @@ export class StateStore {
         { cause: e },
       );
     }
+  }
+}
+
+/**
+ * A crash mid-write (SIGKILL, power loss) leaves `<file>.tmp-<pid>` behind. It is never read, but it
+ * must not pile up: remove those of processes that are gone (a live one may be writing right now).
+ */
+async function removeDeadTempFiles(file: string): Promise<void> {
+  const prefix = `${path.basename(file)}.tmp-`;
+  const names = await fsp.readdir(path.dirname(file)).catch(() => [] as string[]);
+  for (const name of names) {
+    const pid = Number(name.slice(prefix.length));
+    if (!name.startsWith(prefix) || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (!alive) await fsp.rm(path.join(path.dirname(file), name), { force: true }).catch(() => undefined);
   }
 }
