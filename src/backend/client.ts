@@ -13,7 +13,8 @@ const MAX_REPLY_BYTES = 4 * 1024 * 1024;
 
 /**
  * Forwards plugin calls to the backend volume driver over its unix socket with a keep-alive pool
- * (measured: undici's Pool costs about a fifth of http-proxy's CPU per request, see bench/).
+ * (measured by `npm run bench`: about a third of the CPU of express.json + http-proxy per request, and
+ * http-proxy without an agent closes every connection; the figures are in docs/security.md).
  */
 export class BackendClient {
   private readonly pool: Pool;

@@ -232,8 +232,8 @@ export class VolumeProxy {
     const reply = await this.forward('VolumeDriver.Path', { Name: this.backendName(req.Name) }, this.now() + budgetMs('VolumeDriver.Path'));
     const err = this.passErr('Path', reply);
     if (err) return { Err: err };
+    // An empty Mountpoint without an Err is as dangerous here as on Mount (pxd says "volume not mounted").
     const mp = reply.json?.Mountpoint;
-    if (mp === undefined || mp === '') return { Mountpoint: '', Err: '' };
     const why = checkMountpoint(mp, this.deps.settings.mountsRoot);
     if (why) throw unsafeMountpoint(redactName(req.Name), mp, why, this.deps.settings.mountsRoot, this.deps.backend.label);
     return { Mountpoint: mp, Err: '' };
@@ -366,7 +366,13 @@ export class VolumeProxy {
     if (endpoint !== 'VolumeDriver.Mount') return { Err: '' };
     const mp = reply.json!.Mountpoint;
     const why = checkMountpoint(mp, this.deps.settings.mountsRoot);
-    if (why) throw unsafeMountpoint(parsed.volumeName, mp, why, this.deps.settings.mountsRoot, this.deps.backend.label);
+    if (why) {
+      // pxd did mount: undo it (best effort) so nothing stays attached for a container that never starts.
+      const undo: Reply = { Name: `name=${parsed.volumeName}` };
+      if (body.ID !== undefined) undo.ID = body.ID;
+      await this.forward('VolumeDriver.Unmount', undo, deadline).catch((e) => this.deps.logger.warn({ volume: parsed.volumeName, err: asProxyError(e).message }, 'could not undo the refused mount'));
+      throw unsafeMountpoint(parsed.volumeName, mp, why, this.deps.settings.mountsRoot, this.deps.backend.label);
+    }
     return { Mountpoint: mp, Err: '' };
   }
 

@@ -307,7 +307,21 @@ describe('replies from the backend are checked', () => {
       const m = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=mp', ID: 'q' });
       expect(m.json.Mountpoint, bad).toBeUndefined();
       expect(m.json.Err, bad).toMatch(/^pxd-auth MOUNTPOINT_INVALID: /);
+      // The mount pxd made is undone: nothing stays attached for a container that never ran.
+      const last = stack.pxd.requests.at(-1)!;
+      expect(last.endpoint).toMatch(/Unmount$/);
+      expect(last.parsed).toEqual({ Name: 'name=mp', ID: 'q' });
     }
+    expect([...stack.pxd.volumes.get('mp')!.mounts]).toEqual([]);
+  });
+
+  it('refuses an empty Path mountpoint with no error from the backend', async () => {
+    await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=pe' });
+    expect((await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=pe', ID: 'x' })).json.Err).toBe('');
+    stack.pxd.faults.mountpoint = '';
+    const p = await stack.call('VolumeDriver.Path', { Name: 'token_secret=pwx/secrets/user1-token,name=pe' });
+    expect(p.json.Mountpoint).toBeUndefined();
+    expect(p.json.Err).toMatch(/MOUNTPOINT_INVALID: .*it is empty/);
   });
 
   it('Get echoes the requested Name even when the backend answers another', async () => {
