@@ -1,0 +1,29 @@
+/**
+ * `npm run bench`: the 50,000-request soak, the CPU comparison of forwarders, then the Figures
+ * section of docs/security.md rendered from test/hardening/figures.json.
+ *
+ *   npm run bench                       everything
+ *   PXA_SOAK_REQUESTS=10000 npm run bench  a shorter soak
+ */
+import { writeFigures } from '../test/hardening/helpers.js';
+import { runCpuBench } from './cpu.js';
+import { writeFiguresSection } from './figures.js';
+import { formatSoak, runSoak } from './soak.js';
+
+const out = (l: string): void => void process.stdout.write(`${l}\n`);
+
+const soak = await runSoak({ requests: Number(process.env.PXA_SOAK_REQUESTS ?? 50_000), connections: 32, tenants: 20, flapMs: 1_000, log: out });
+out(formatSoak(soak));
+writeFigures('benchSoak', soak);
+const bad = soak.wrongAllows + soak.wrongDenies + soak.wrongReasons + soak.leaks;
+
+const cpu = await runCpuBench({ requests: Number(process.env.PXA_CPU_REQUESTS ?? 20_000), log: out });
+out(`express.json + http-proxy uses ${cpu.ratio}× the CPU of node:http + undici Pool per forwarded request`);
+writeFigures('benchCpu', cpu);
+
+writeFiguresSection();
+out('figures rendered into docs/security.md (## Figures)');
+if (bad > 0) {
+  out(`the soak found ${bad} wrong decision(s) or leak(s)`);
+  process.exitCode = 1;
+}
