@@ -130,6 +130,7 @@ export class RunningProxy {
         secretsBasePath: config.secretsBasePath,
         scope: config.scope,
         policy: config.policy,
+        volumeSecrets: config.volumeSecrets,
       },
       verifier,
       secrets,

@@ -67,7 +67,7 @@ export async function checkToken(input: CheckInput): Promise<{ allowed: boolean;
         assertExpressibleForPxd(parsed);
         volumeName = parsed.volumeName;
       }
-      resolved = await resolveToken({ secrets: input.secrets, state: input.state, basePath: input.config.secretsBasePath }, parsed, new Map(), name, input.operation);
+      resolved = await resolveToken({ secrets: input.secrets, state: input.state, basePath: input.config.secretsBasePath, volumeSecrets: input.config.volumeSecrets }, parsed, new Map(), name, input.operation);
       steps.push({
         step: 'source',
         ok: true,

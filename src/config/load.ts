@@ -9,6 +9,7 @@ import type { PolicyConfig, Operation } from '../policy/types.js';
 import { PXD_DEFAULT_ROLES } from '../policy/decide.js';
 import { PXD_REQUIRED_CLAIMS } from '../tokens/verify.js';
 import { dcosConfigFromEnv, type DcosConfig } from '../secrets/dcos/config.js';
+import { resolveSecretPath } from '../volume-name/index.js';
 
 /** The validated, frozen configuration of a running proxy. Holds key material: never log it whole. */
 export interface Config {
@@ -25,6 +26,8 @@ export interface Config {
   stateDir: string;
   verifier: VerifierOptions;
   policy: PolicyConfig;
+  /** Token secrets for volumes named without any reference, by volume-name pattern (first match wins). */
+  volumeSecrets: Array<{ volumes: string[]; secretPath: string }>;
   logLevel: string;
   logPretty: boolean;
   adminListen?: string;
@@ -269,6 +272,14 @@ export function loadConfig(input: LoadInput): LoadResult {
   const roles: Record<string, Operation[]> = { ...PXD_DEFAULT_ROLES, ...(yaml.policy?.roles ?? {}) };
   const bindings = (yaml.policy?.bindings ?? []).map((b) => ({ ...b, secretPrefix: b.secretPrefix.replace(/^\/+|\/+$/g, '') }));
   const policy: PolicyConfig = { roles, bindings };
+  const volumeSecrets: Config['volumeSecrets'] = [];
+  for (const [i, v] of (yaml.volumeSecrets ?? []).entries()) {
+    try {
+      volumeSecrets.push({ volumes: v.volumes, secretPath: resolveSecretPath({ path: v.tokenSecret, basePath: secretsBasePath }) });
+    } catch (e) {
+      problems.push(`volumeSecrets[${i}].tokenSecret: ${(e as Error).message}`);
+    }
+  }
 
   const logLevel = (raw.logLevel as string | undefined) ?? 'info';
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
@@ -293,6 +304,7 @@ export function loadConfig(input: LoadInput): LoadResult {
     stateDir: abs((raw.stateDir as string | undefined) ?? '/var/lib/pxd-auth-proxy'),
     verifier,
     policy,
+    volumeSecrets,
     logLevel,
     logPretty: (raw.logPretty as boolean | undefined) ?? false,
     adminListen,

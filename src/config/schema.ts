@@ -31,6 +31,14 @@ export const policySchema = z
   })
   .strict();
 
+/** A token for volumes named without one, by name pattern (the same file on every agent). */
+export const volumeSecretSchema = z
+  .object({
+    volumes: z.array(z.string().min(1)).min(1),
+    tokenSecret: z.string().min(1),
+  })
+  .strict();
+
 export const yamlSchema = z
   .object({
     socket: z.string().optional(),
@@ -57,6 +65,7 @@ export const yamlSchema = z
     embedded: z.boolean().optional(),
     issuers: z.array(issuerSchema).optional(),
     policy: policySchema.optional(),
+    volumeSecrets: z.array(volumeSecretSchema).optional(),
     /** DC/OS options, by their environment names (DCOS_CLUSTER_URL: ...). */
     dcos: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
   })

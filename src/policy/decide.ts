@@ -84,7 +84,7 @@ function coversPath(prefix: string, path: string): boolean {
  * Anchored glob where `*` matches any run of characters (including none) and every other character
  * matches itself literally. Iterative with single-star backtracking: O(pattern × text), no RegExp.
  */
-function globMatch(pattern: string, text: string): boolean {
+export function globMatch(pattern: string, text: string): boolean {
   const p = Array.from(pattern);
   const t = Array.from(text);
   let pi = 0;

@@ -39,6 +39,7 @@ export interface ProxySettings {
   /** Overrides the backend's Capabilities scope. */
   scope?: 'global' | 'local';
   policy: PolicyConfig;
+  volumeSecrets?: ReadonlyArray<{ volumes: readonly string[]; secretPath: string }>;
 }
 
 export interface ProxyDeps {
@@ -309,7 +310,7 @@ export class VolumeProxy {
   private async resolveToken(parsed: ParsedName, opts: ReadonlyMap<string, string>, dockerName: string, operation: Operation, deadline: number): Promise<ResolvedToken> {
     const signal = AbortSignal.timeout(Math.max(1_000, Math.min(45_000, deadline - this.now() - 10_000)));
     const token = await resolveToken(
-      { secrets: this.deps.secrets, state: this.deps.state, basePath: this.deps.settings.secretsBasePath },
+      { secrets: this.deps.secrets, state: this.deps.state, basePath: this.deps.settings.secretsBasePath, volumeSecrets: this.deps.settings.volumeSecrets },
       parsed,
       opts,
       dockerName,

@@ -5,6 +5,7 @@ import type { TokenSource } from './types.js';
 import type { SecretStore } from '../secrets/types.js';
 import type { StateStore } from '../state/store.js';
 import type { Operation } from '../policy/types.js';
+import { globMatch } from '../policy/decide.js';
 
 /** A token found for an authenticated call. `value` is the raw JWT: it goes to the verifier and pxd, nowhere else. */
 export interface ResolvedToken {
@@ -20,15 +21,18 @@ export interface ResolverDeps {
   secrets: SecretStore;
   state: Pick<StateStore, 'get'>;
   basePath?: string;
+  /** The configuration's volumeSecrets: last in precedence. */
+  volumeSecrets?: ReadonlyArray<{ volumes: readonly string[]; secretPath: string }>;
 }
 
 /**
  * Where the token of a request comes from, in pxd's precedence: `token` in the Name, `token` in Opts,
  * `token_secret` in the Name, `token_secret` in Opts — then the state file, which remembers a
- * reference given with `-o token_secret` at Create (Docker sends options to Create only).
+ * reference given with `-o token_secret` at Create on this agent (Docker sends options to Create only),
+ * then the configuration's volumeSecrets, which every agent shares.
  */
 export function findTokenSource(
-  deps: Pick<ResolverDeps, 'state' | 'basePath'>,
+  deps: Pick<ResolverDeps, 'state' | 'basePath' | 'volumeSecrets'>,
   parsed: ParsedName,
   opts: ReadonlyMap<string, string>,
   dockerName: string,
@@ -47,10 +51,12 @@ export function findTokenSource(
   }
   const ref = deps.state.get(dockerName)?.secretPath;
   if (ref !== undefined) return { source: { kind: 'state-secret', secretPath: ref } };
+  const configured = deps.volumeSecrets?.find((v) => v.volumes.some((p) => globMatch(p, parsed.volumeName)));
+  if (configured) return { source: { kind: 'config-secret', secretPath: configured.secretPath } };
   const hint =
     operation === 'create'
       ? `give token_secret=<path> in the name (token_secret=pwx/secrets/me,name=${parsed.volumeName}) or with -o token_secret=<path>`
-      : `Docker sends options only on create: this volume was not created through pxd-auth with -o token_secret, so name it token_secret=<path>,name=${parsed.volumeName}`;
+      : `Docker sends options only on create and no reference to this volume is recorded on this node: name it token_secret=<path>,name=${parsed.volumeName}, or map it in volumeSecrets`;
   throw new ProxyError('TOKEN_MISSING', `no token for ${operation} of volume ${parsed.volumeName}: ${hint}`, { volume: parsed.volumeName });
 }
 

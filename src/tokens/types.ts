@@ -61,7 +61,8 @@ export type TokenSource =
   | { kind: 'opts-token' }
   | { kind: 'name-secret'; secretPath: string }
   | { kind: 'opts-secret'; secretPath: string }
-  | { kind: 'state-secret'; secretPath: string };
+  | { kind: 'state-secret'; secretPath: string }
+  | { kind: 'config-secret'; secretPath: string };
 
 export function describeSource(s: TokenSource): string {
   switch (s.kind) {
@@ -72,6 +73,7 @@ export function describeSource(s: TokenSource): string {
     case 'name-secret':
     case 'opts-secret':
     case 'state-secret':
+    case 'config-secret':
       return `token from secret ${s.secretPath}`;
   }
 }

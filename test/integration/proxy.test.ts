@@ -6,7 +6,7 @@ import { FileSecretStore } from '../../src/secrets/file.js';
 import { ProxyError } from '../../src/errors.js';
 import type { SecretStore } from '../../src/secrets/types.js';
 import path from 'node:path';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /** A file store that can be switched off, to stand for a secret store outage. */
 class SwitchableStore implements SecretStore {
@@ -234,6 +234,25 @@ describe('-o token_secret and the state file', () => {
       expect(c.json.Err, name).toMatch(/^pxd-auth OPTS_INVALID: -o name=/);
     }
     expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
+  });
+
+  it('mounts a short name from volumeSecrets on a node that never saw its Create (UCR on another agent)', async () => {
+    const yamlFile = path.join(stack.dir, 'shared.yaml');
+    writeFileSync(yamlFile, 'volumeSecrets:\n  - volumes: ["ucr-*"]\n    tokenSecret: /pwx/secrets/user1-token\n');
+    const dir = stack.dir;
+    await stack.proxy.close();
+    await stack.pxd.close();
+    stack = await startStack({ dir, flags: { config: yamlFile }, start: { secrets: store } });
+    // Created on "agent A" with dvdi/token_secret (Opts); this node's state then loses the reference.
+    expect((await stack.call('VolumeDriver.Create', { Name: 'ucr-data', Opts: { token_secret: 'pwx/secrets/user1-token', size: '1G' } })).json).toEqual({ Err: '' });
+    await stack.proxy.state.forget('ucr-data');
+    const m = await stack.call('VolumeDriver.Mount', { Name: 'ucr-data' });
+    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/ucr-data`, Err: '' });
+    const audit = stack.logs.map((l) => JSON.parse(l)).filter((l) => l.audit && l.operation === 'mount').at(-1);
+    expect(audit).toMatchObject({ tokenSource: 'config-secret', secretPath: 'pwx/secrets/user1-token', decision: 'allow' });
+    // Explicit references still win, and names outside the patterns get the precise error.
+    const other = await stack.call('VolumeDriver.Mount', { Name: 'db-data', ID: 'x' });
+    expect(other.json.Err).toMatch(/TOKEN_MISSING: .*or map it in volumeSecrets/);
   });
 
   it('explains a Mount of a short name with no known reference', async () => {

@@ -99,6 +99,16 @@ describe('loadConfig', () => {
     expect(config!.policy.bindings).toEqual([{ secretPrefix: 'pwx/secrets/tenant-a', volumes: ['a-*'] }]);
   });
 
+  it('resolves volumeSecrets under the base path and reports a bad one', () => {
+    const good = path.join(dir, 'vs.yaml');
+    writeFileSync(good, 'volumeSecrets:\n  - volumes: ["a-*", "b"]\n    tokenSecret: tenant-a/token\n');
+    const { config } = loadConfig({ flags: { ...base, config: good, secretsBasePath: '/pwx/secrets/' }, env: {} });
+    expect(config!.volumeSecrets).toEqual([{ volumes: ['a-*', 'b'], secretPath: 'pwx/secrets/tenant-a/token' }]);
+    const bad = path.join(dir, 'vs-bad.yaml');
+    writeFileSync(bad, 'volumeSecrets:\n  - volumes: ["a-*"]\n    tokenSecret: ../escape\n');
+    expect(loadConfig({ flags: { ...base, config: bad }, env: {} }).problems.join('\n')).toMatch(/volumeSecrets\[0\]\.tokenSecret: .*\.\./);
+  });
+
   it('derives the mounts root of the local backend', () => {
     const { config } = loadConfig({ flags: { ...base, backend: 'local:/srv/vols' }, env: {} });
     expect(config!.backend).toEqual({ kind: 'local', dir: '/srv/vols' });
