@@ -50,6 +50,9 @@ export interface LoadResult {
   problems: string[];
 }
 
+/** osd's default for -jwt_issuer (pxd's plugin server). */
+export const PXD_DEFAULT_ISSUER = 'openstorage.io';
+
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
 
 function readEnv(spec: OptionSpec, env: NodeJS.ProcessEnv): string | undefined {
@@ -220,18 +223,18 @@ export function loadConfig(input: LoadInput): LoadResult {
   const usernameClaim = (raw.usernameClaim as string | undefined) ?? 'sub';
   if (!['sub', 'email', 'name'].includes(usernameClaim)) problems.push(`--username-claim: must be sub, email or name, got ${JSON.stringify(usernameClaim)}`);
   const issuers: IssuerConfig[] = [];
-  const flagIssuer: IssuerYaml | undefined = raw.jwtIssuer
+  // As osd (pxd's plugin server): keys given without --jwt-issuer belong to the issuer openstorage.io.
+  const flagKeys = Boolean(raw.jwtSharedSecret || raw.jwtSharedSecretFile || raw.jwtRsaPubkeyFile || raw.jwtEcdsPubkeyFile);
+  const flagIssuer: IssuerYaml | undefined =
+    raw.jwtIssuer || flagKeys
     ? {
-        name: raw.jwtIssuer as string,
+        name: (raw.jwtIssuer as string | undefined) ?? PXD_DEFAULT_ISSUER,
         sharedSecret: raw.jwtSharedSecret as string | undefined,
         sharedSecretFile: raw.jwtSharedSecretFile as string | undefined,
         rsaPublicKeyFile: raw.jwtRsaPubkeyFile as string | undefined,
         ecdsaPublicKeyFile: raw.jwtEcdsPubkeyFile as string | undefined,
       }
     : undefined;
-  if (!flagIssuer && (raw.jwtSharedSecret || raw.jwtSharedSecretFile || raw.jwtRsaPubkeyFile || raw.jwtEcdsPubkeyFile)) {
-    problems.push('--jwt-issuer: a key was given (shared secret or public key file) but no issuer name to trust it for');
-  }
   const issuerInputs = [...(flagIssuer ? [flagIssuer] : []), ...(yaml.issuers ?? []).filter((i) => i.name !== flagIssuer?.name)];
   for (const [idx, i] of issuerInputs.entries()) {
     const where = i === flagIssuer ? `issuer ${i.name} (flags)` : `issuers[${idx - (flagIssuer ? 1 : 0)}] (${i.name})`;

@@ -34,6 +34,12 @@ describe('loadConfig', () => {
     expect(config!.backendTimeoutMs).toBe(30_000);
   });
 
+  it('trusts keys given without --jwt-issuer for openstorage.io, as osd does', () => {
+    const { config, problems } = loadConfig({ flags: { secrets: 'file:/x' }, env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'portworx-env-secret-12' } });
+    expect(problems).toEqual([]);
+    expect(config!.verifier.issuers.map((i) => i.name)).toEqual(['openstorage.io']);
+  });
+
   it('reads the shared secret from the pxd environment names', () => {
     const { config } = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p' }, env: { OPENSTORAGE_AUTH_SHAREDSECRET: 'from-openstorage-env-1234' } });
     expect(config!.verifier.issuers[0]!.sharedSecret).toBe('from-openstorage-env-1234');
