@@ -162,6 +162,15 @@ describe('signals on the real process', () => {
     pxd.faults.delayMs = 0;
   });
 
+  /** Resolves once the pxd double has received a Create for that name: the request is in flight. */
+  async function reachedPxd(fragment: string) {
+    for (let i = 0; i < 200; i++) {
+      if (pxd.requests.some((r) => /Create$/.test(r.endpoint) && r.body.includes(fragment))) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`pxd never received the Create for ${fragment}`);
+  }
+
   function startWithYaml(name: string, secret: string, extraYaml = '') {
     const yamlFile = path.join(dir, `${name}.yaml`);
     const write = (s: string, extra = '') => writeFileSync(yamlFile, `issuers:\n  - name: ${ISSUER}\n    sharedSecret: ${s}\n${extra}`);
@@ -183,7 +192,7 @@ describe('signals on the real process', () => {
 
     pxd.faults.delayMs = 800;
     const inflight = callPlugin(socket, 'VolumeDriver.Create', { Name: `token=${oldToken},name=hup1` });
-    await new Promise((r) => setTimeout(r, 200));
+    await reachedPxd('name=hup1');
     write(newSecret);
     proc!.child.kill('SIGHUP');
     await proc!.waitFor(/configuration and keys reloaded/);
@@ -240,7 +249,7 @@ describe('signals on the real process', () => {
     const token = await signHs256(SHARED_SECRET, userClaims('t1'));
     pxd.faults.delayMs = 1000;
     const inflight = callPlugin(socket, 'VolumeDriver.Create', { Name: `token=${token},name=term1` });
-    await new Promise((r) => setTimeout(r, 200));
+    await reachedPxd('name=term1');
     proc!.child.kill('SIGTERM');
     expect((await inflight).json).toEqual({ Err: '' });
     expect(await proc!.exited).toBe(0);
