@@ -31,6 +31,28 @@ import {
 import { ProxyProcess, REPO_ROOT } from './proxy-process.js';
 import { startSharedStorage, type SharedStorage } from './shared-storage.js';
 import type { DvdcliCall } from './dvdcli.js';
+import { installFromPluginFiles } from './installed.js';
+import net from 'node:net';
+
+/** A loopback port nobody listens on now. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitUntil(ok: () => boolean, ms: number, describe: () => string): Promise<void> {
+  const until = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > until) throw new Error(`timed out; so far:\n${describe()}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 const availability = await prepareE2e();
 const TITLE = 'docker end-to-end through pxd-auth-proxy';
@@ -564,5 +586,56 @@ if (!availability.ok) {
       // Mount folders are named after pxd's short names, never after a name holding a token.
       for (const n of readdirSync(mountsRoot)) expect(n).not.toMatch(/token|eyJ/);
     });
+
+    it('9. installed from plugin/ as docs/install.md says: socket unit, service unit, env file, YAML', async () => {
+      // The operator replaces the hand-started proxy with the packaged install; dockerd keeps running.
+      await proxy!.stop();
+      expect(existsSync(PLUGIN_SOCKET)).toBe(false);
+      const adminPort = await freePort();
+      const installed = await installFromPluginFiles({
+        root: path.join(dir, 'agent'),
+        logFile: path.join(dir, 'installed.log'),
+        files: { 'shared-secret': SHARED_SECRET + '\n', 'private-key.pem': readFileSync(path.join(dir, 'sa.key'), 'utf8') },
+        env: {
+          DCOS_CLUSTER_URL: dcos!.url,
+          DCOS_SECRETS_CA_CERT_FILE: pki!.ca.certFile,
+          DCOS_SERVICE_ACCOUNT: SA_UID,
+          PXD_AUTH_BACKEND: `unix://${storage!.socketPath}`,
+          PXD_AUTH_MOUNTS_ROOT: mountsRoot,
+          PXD_AUTH_STATE_DIR: stateDir,
+          PXD_AUTH_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
+        },
+      });
+      try {
+        expect(installed.socket).toBe(PLUGIN_SOCKET);
+        await waitUntil(() => installed.log().includes('pxd-auth-proxy listening'), 20_000, () => installed.log());
+        expect(lstatSync(PLUGIN_SOCKET).mode & 0o777).toBe(installed.socketMode);
+        expect(installed.socketMode).toBe(0o660);
+        // Step 5 of the docs: readiness on the admin listener.
+        const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`);
+        expect(ready.status).toBe(200);
+        expect(await ready.json()).toMatchObject({ status: 'ready', checks: { socket: true, backend: true, secrets: true } });
+
+        // Same state folder: the -o token_secret reference of mnt1 is still known.
+        const r = await dkOk(runArgs('-v', 'mnt1:/data', IMAGE, 'cat', '/data/m.txt'));
+        expect(r.stdout.trim()).toBe('from-mount-flag');
+
+        // The service dies; the socket unit keeps the socket, so dockerd's next calls wait for the restart.
+        const pid = Number(/\[supervisor\] started (\d+)/.exec(installed.log())![1]);
+        process.kill(pid, 'SIGKILL');
+        const during = await dkOk(runArgs('-v', `${N1}:/data`, IMAGE, 'cat', '/data/hello.txt'));
+        expect(during.stdout.trim()).toBe('hello-from-c1');
+        expect(installed.log().match(/\[supervisor\] started \d+/g)!.length).toBeGreaterThanOrEqual(2);
+
+        const name = 'token_secret=pwx/secrets/user2-token,name=installed9';
+        await dkOk(['volume', 'create', '-d', PLUGIN_NAME, '--name', name]);
+        expect(pxd!.volumes.get('installed9')?.owner).toBe('id/user2');
+        await dkOk(['volume', 'rm', name]);
+        expectNoSecrets(installed.log(), ['user1', 'user2', 'user3', 'viewer', 'expired', 'otherIssuer', 'admin']);
+      } finally {
+        await installed.stop();
+      }
+      expect(existsSync(PLUGIN_SOCKET)).toBe(false);
+    }, 180_000);
   });
 }
