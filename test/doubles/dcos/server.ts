@@ -156,11 +156,10 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     authTokenLifetimeSec: opts.authTokenLifetimeSec ?? 5 * 24 * 3600,
   };
 
-  const permits = (uid: string, path: string): boolean =>
+  const permits = (uid: string, path: string, prefix = 'dcos:secrets:default:/'): boolean =>
     (grants.get(uid) ?? []).some(({ rid, action }) => {
       if (action !== 'read' && action !== 'full') return false;
       if (rid === 'dcos:superuser') return action === 'full';
-      const prefix = 'dcos:secrets:default:/';
       if (!rid.startsWith(prefix)) return false;
       const target = rid.slice(prefix.length);
       if (target === path) return true;
@@ -267,7 +266,7 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     json(res, 200, { token }, { 'set-cookie': 'dcos-acs-info-cookie=e30=; Secure; Path=/' });
   };
 
-  const handleSecret = async (req: IncomingMessage, res: ServerResponse, rawPath: string): Promise<void> => {
+  const handleSecret = async (req: IncomingMessage, res: ServerResponse, rawPath: string, list = false): Promise<void> => {
     let path: string;
     try {
       // Each segment percent-decoded; `%2F` is accepted for `/` as DC/OS does.
@@ -288,6 +287,18 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     }
     if (req.method !== 'GET') {
       json(res, 405, { code: 'ER_METHOD', message: 'only GET is implemented by the double' });
+      return;
+    }
+    if (list) {
+      // List: `read` on dcos:secrets:list:default:/<folder>; recursive, relative, sorted, whole-segment
+      // prefix; an unknown folder is an empty array, not a 404.
+      const folder = path.replace(/\/+$/, '');
+      if (!permits(uid, folder, 'dcos:secrets:list:default:/')) {
+        json(res, 403, { code: 'ER_FORBIDDEN', message: 'Forbidden' }); // (guess) body
+        return;
+      }
+      const under = folder === '' ? [...secrets.keys()] : [...secrets.keys()].filter((k) => k.startsWith(`${folder}/`)).map((k) => k.slice(folder.length + 1));
+      json(res, 200, { array: under.sort() });
       return;
     }
     // (guess) permission is checked before existence, so a 403 does not reveal whether a secret exists.
@@ -329,7 +340,7 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     if (url.pathname.startsWith(SECRET_PREFIX)) {
       // The raw (still encoded) path after the prefix.
       const raw = (req.url ?? '').split('?')[0]!.slice(SECRET_PREFIX.length);
-      return handleSecret(req, res, raw);
+      return handleSecret(req, res, raw, url.searchParams.get('list') === 'true');
     }
     if (url.pathname === '/ca/dcos-ca.crt' && opts.tls.ca) {
       res.writeHead(200, { 'content-type': 'application/x-x509-ca-cert' });
