@@ -42,8 +42,9 @@ export function renderFigures(f: Figures): string {
   const z = f.fuzz;
   const faults = f.faults;
   out.push(
-    'Generated from the suites\' own output: `npx vitest run test/hardening` writes `test/hardening/figures.json`,',
-    '`npm run bench` adds the 50,000-request soak and the CPU comparison and renders this section (`bench/figures.ts`).',
+    'Generated from the suites\' own output by `npm run bench`: it runs the hardening suites with',
+    '`PXA_RECORD_FIGURES=1` (they write `test/hardening/figures.json`), adds the 50,000-request soak and the',
+    'CPU comparison, and renders this section (`bench/figures.ts`).',
     '',
     '| what | figure |',
     '|---|---|',

@@ -148,8 +148,13 @@ export class RecordingStore implements SecretStore {
 
 // ---- figures ------------------------------------------------------------------------------------
 
-/** Merge one section into test/hardening/figures.json (suites run in parallel: a mkdir lock guards it). */
+/**
+ * Merge one section into test/hardening/figures.json (suites run in parallel: a mkdir lock guards it).
+ * Only when recording (PXA_RECORD_FIGURES=1, set by `npm run bench`): a plain test run leaves the
+ * repository as it found it.
+ */
 export function writeFigures(section: string, data: unknown, file = FIGURES_FILE): void {
+  if (process.env.PXA_RECORD_FIGURES !== '1') return;
   const lock = `${file}.lock`;
   const deadline = Date.now() + 5_000;
   for (;;) {
