@@ -19,8 +19,9 @@ import { createPluginServer, listenPlugin } from '../src/plugin/server.js';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/audit/logger.js';
 import { startProxy } from '../src/app.js';
-import { CachedSecretStore } from '../src/secrets/cache.js';
 import { FileSecretStore } from '../src/secrets/file.js';
+import { SecretCache } from '../src/secrets/cache.js';
+import type { SecretStore } from '../src/secrets/types.js';
 import { ISSUER, SHARED_SECRET } from '../test/helpers/tokens.js';
 
 const [mode, socket, backendSocket, workDir] = process.argv.slice(2) as [string, string, string, string];
@@ -72,8 +73,16 @@ async function main(): Promise<void> {
     if (!config) throw new Error(problems.join('; '));
     // JSON lines at info (an audit line per Mount), written as in production, to /dev/null.
     const logger = createLogger({ level: 'info', destination: pino.destination({ dest: '/dev/null', sync: false }) });
-    // As with DC/OS: secrets through the cache.
-    const secrets = new CachedSecretStore(new FileSecretStore(path.join(workDir, 'secrets')), { ttlMs: 60_000, maxStaleMs: 0 });
+    // As with DC/OS: secrets through the same cache the DC/OS store uses, over local files.
+    const files = new FileSecretStore(path.join(workDir, 'secrets'));
+    const cache = new SecretCache(async (p) => (await files.read(p)).value, { ttlMs: 60_000, maxStaleMs: 0 });
+    const secrets: SecretStore = {
+      description: `cached ${files.description}`,
+      read: (p, signal) => cache.get(p, signal),
+      invalidate: (p) => cache.invalidate(p),
+      ready: () => files.ready(),
+      close: async () => cache.clear(),
+    };
     await startProxy(config, logger, { secrets });
   } else {
     throw new Error(`unknown mode ${mode}`);

@@ -7,7 +7,7 @@
 import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { asProxyError, isProxyError, ProxyError, type ErrorCode } from '../errors.js';
-import type { SecretRead, SecretStore } from './types.js';
+import type { SecretRead } from './types.js';
 
 /** Fetches the value at a path; `signal` bounds the whole fetch (shared by every caller waiting on it). */
 export type SecretLoader = (path: string, signal: AbortSignal) => Promise<string>;
@@ -253,40 +253,5 @@ export class SecretCache {
     for (const path of this.#flights.keys()) this.#floors.set(path, this.#seq);
     this.#flights.clear();
     this.#entries.clear();
-  }
-}
-
-/** Any SecretStore with the cache in front (the file store can use it as is). */
-export class CachedSecretStore implements SecretStore {
-  readonly description: string;
-  readonly #inner: SecretStore;
-  readonly #cache: SecretCache;
-
-  constructor(inner: SecretStore, options: SecretCacheOptions) {
-    this.#inner = inner;
-    this.description = inner.description;
-    this.#cache = new SecretCache(async (path, signal) => (await inner.read(path, signal)).value, options);
-  }
-
-  read(path: string, signal?: AbortSignal): Promise<SecretRead> {
-    return this.#cache.get(path, signal);
-  }
-
-  invalidate(path: string): void {
-    this.#cache.invalidate(path);
-    this.#inner.invalidate?.(path);
-  }
-
-  ready(): Promise<boolean> {
-    return this.#inner.ready();
-  }
-
-  stats(): SecretCacheStats {
-    return this.#cache.stats();
-  }
-
-  async close(): Promise<void> {
-    this.#cache.clear();
-    await this.#inner.close();
   }
 }

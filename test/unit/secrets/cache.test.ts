@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../../../src/errors.js';
-import { CachedSecretStore, jwtExpiryMs, SecretCache, type SecretLoader } from '../../../src/secrets/cache.js';
+import { jwtExpiryMs, SecretCache, type SecretLoader } from '../../../src/secrets/cache.js';
 import type { SecretStore } from '../../../src/secrets/types.js';
 
 function deferred<T>() {
@@ -224,29 +224,5 @@ describe('jwtExpiryMs', () => {
     const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
     expect(jwtExpiryMs(`${b64({ alg: 'none' })}.${b64({ sub: 'x' })}.s`)).toBeUndefined();
     expect(jwtExpiryMs(`${b64({ alg: 'none' })}.${b64({ exp: '12' })}.s`)).toBeUndefined();
-  });
-});
-
-describe('CachedSecretStore', () => {
-  it('wraps any store and passes invalidate on', async () => {
-    const invalidated: string[] = [];
-    let reads = 0;
-    const inner: SecretStore = {
-      description: 'file:/x',
-      read: async () => ({ value: `v${++reads}` }),
-      invalidate: (p) => void invalidated.push(p),
-      ready: async () => true,
-      close: async () => {},
-    };
-    const store = new CachedSecretStore(inner, { ttlMs: 1000, maxStaleMs: 0 });
-    expect(store.description).toBe('file:/x');
-    expect(await store.read('p')).toEqual({ value: 'v1' });
-    expect(await store.read('p')).toEqual({ value: 'v1' });
-    store.invalidate('p');
-    expect(await store.read('p')).toEqual({ value: 'v2' });
-    expect(invalidated).toEqual(['p']);
-    expect(store.stats()).toMatchObject({ hits: 1, misses: 2 });
-    await expect(store.ready()).resolves.toBe(true);
-    await store.close();
   });
 });
