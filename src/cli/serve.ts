@@ -36,7 +36,7 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
       const r = running;
       const app = createAdminApp(metrics, {
         listening: () => r.server.listening,
-        backend: () => backendAnswers(r),
+        backend: backendProbe(r),
         secrets: () => r.secrets.ready(),
       });
       admin = await listenAdmin(app, config.adminListen, logger);
@@ -91,13 +91,15 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
 }
 
 /** Readiness of the backend: it answers Activate within 2 s (cached 5 s so scrapes stay cheap). */
-let lastBackendCheck = { at: 0, ok: false };
-async function backendAnswers(r: RunningProxy): Promise<boolean> {
-  if (Date.now() - lastBackendCheck.at < 5_000) return lastBackendCheck.ok;
-  const ok = await r.backend.call('Plugin.Activate', {}, 2_000).then(
-    (reply) => reply.status === 200 && Array.isArray(reply.json?.Implements),
-    () => false,
-  );
-  lastBackendCheck = { at: Date.now(), ok };
-  return ok;
+function backendProbe(r: RunningProxy): () => Promise<boolean> {
+  let last = { at: 0, ok: false };
+  return async () => {
+    if (Date.now() - last.at < 5_000) return last.ok;
+    const ok = await r.backend.call('Plugin.Activate', {}, 2_000).then(
+      (reply) => reply.status === 200 && Array.isArray(reply.json?.Implements),
+      () => false,
+    );
+    last = { at: Date.now(), ok };
+    return ok;
+  };
 }
