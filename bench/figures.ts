@@ -42,9 +42,9 @@ export function renderFigures(f: Figures): string {
   const z = f.fuzz;
   const faults = f.faults;
   out.push(
-    'Generated from the suites\' own output by `npm run bench`: it runs the hardening suites with',
-    '`PXA_RECORD_FIGURES=1` (they write `test/hardening/figures.json`), adds the 50,000-request soak and the',
-    'CPU comparison, and renders this section (`bench/figures.ts`).',
+    'Generated from the suites\' own output by `npm run bench:hardening`: it runs the hardening suites with',
+    '`PXA_RECORD_FIGURES=1` (they write `test/hardening/figures.json`), adds the 50,000-request soak, and',
+    'renders this section (`bench/figures.ts`). Speed and memory: `npm run bench` (bench/README.md).',
     '',
     '| what | figure |',
     '|---|---|',
@@ -65,30 +65,7 @@ export function renderFigures(f: Figures): string {
   }
   if (faults) out.push(`| faults (faults.test.ts) | **${n(faults.faultsSurvived)} of ${n(faults.faultsTried)} survived**: right answer to Docker, right log line, recovery without a restart |`);
   out.push(soakRow('soak in the test suite (soak.test.ts)', f.soak));
-  out.push(soakRow('soak (npm run bench)', f.benchSoak));
-  const cpu = f.benchCpu;
-  if (cpu) {
-    const lean = cpu.rows.find((r: any) => r.forwarder.startsWith('node:http'));
-    const expr = cpu.rows.find((r: any) => r.forwarder.startsWith('express'));
-    out.push(
-      `| CPU per forwarded request (npm run bench) | ${lean?.cpuMicrosPerRequest} µs (node:http + undici Pool) vs ${expr?.cpuMicrosPerRequest} µs ` +
-        `(express.json + http-proxy): ${cpu.ratio}× (the project claimed ~55 µs vs ~260 µs) |`,
-    );
-  }
-
-  if (cpu) {
-    out.push(
-      '',
-      `CPU per request, each forwarder in its own process in front of the same pxd double (Node ${cpu.node}, ${cpu.cpus} CPUs, ` +
-        `${cpu.concurrency} requests in flight; latency one request at a time):`,
-      '',
-      '| forwarder | call | CPU per request | latency p50 | latency p99 | throughput |',
-      '|---|---|---|---|---|---|',
-      ...cpu.rows.map(
-        (r: any) => `| ${r.forwarder} | ${r.call} | ${r.cpuMicrosPerRequest} µs | ${ms(r.latencyMs.p50)} | ${ms(r.latencyMs.p99)} | ${n(r.requestsPerSecond)}/s |`,
-      ),
-    );
-  }
+  out.push(soakRow('soak (npm run bench:hardening)', f.benchSoak));
   if (faults?.faults?.length) {
     out.push('', 'Faults, with the answer Docker got and the log line that says what happened:', '', '| fault | answer to Docker | log line |', '|---|---|---|');
     for (const x of faults.faults) {

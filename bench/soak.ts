@@ -10,7 +10,7 @@
  * It also scans every log line for every token, signature, secret value and the DC/OS password,
  * and compares heapUsed after a full GC at 10 % and at 100 % of the run.
  *
- *   tsx bench/soak.ts [requests]      (npm run bench runs it with 50,000)
+ *   tsx bench/soak.ts [requests]      (npm run bench:hardening runs it with 50,000)
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';

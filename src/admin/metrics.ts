@@ -42,13 +42,32 @@ export class ProxyMetrics {
         this.set(s?.()?.soonestExpiry ?? 0);
       },
     });
+    // Label children are looked up once per label set: prom-client hashes the labels on every call otherwise.
+    const requests = children((endpoint: string, outcome: string) => this.requests.labels(endpoint, outcome));
+    const requestSeconds = children((endpoint: string) => this.requestSeconds.labels(endpoint));
+    const decisions = children((operation: string, decision: string, reason: string) => this.decisions.labels(operation, decision, reason));
+    const backendSeconds = children((endpoint: string, outcome: string) => this.backendSeconds.labels(endpoint, outcome));
     this.observer = {
       request: (endpoint: Endpoint, outcome: string, seconds: number) => {
-        this.requests.inc({ endpoint, outcome });
-        this.requestSeconds.observe({ endpoint }, seconds);
+        requests(endpoint, outcome).inc();
+        requestSeconds(endpoint).observe(seconds);
       },
-      decision: (operation: Operation, decision: string, reason: string) => this.decisions.inc({ operation, decision, reason }),
-      backend: (endpoint: Endpoint, outcome: string, seconds: number) => this.backendSeconds.observe({ endpoint, outcome }, seconds),
+      decision: (operation: Operation, decision: string, reason: string) => decisions(operation, decision, reason).inc(),
+      backend: (endpoint: Endpoint, outcome: string, seconds: number) => backendSeconds(endpoint, outcome).observe(seconds),
     };
   }
+}
+
+/** Memoize `make` by its label values (a small, bounded set: endpoints × outcome codes). */
+function children<A extends string[], T>(make: (...labels: A) => T): (...labels: A) => T {
+  const made = new Map<string, T>();
+  return (...labels: A) => {
+    const key = labels.join('\u0000');
+    let child = made.get(key);
+    if (child === undefined) {
+      child = make(...labels);
+      made.set(key, child);
+    }
+    return child;
+  };
 }

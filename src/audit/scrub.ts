@@ -1,7 +1,7 @@
 /**
- * Value-level redaction. pino's `redact` works on field paths, so it cannot catch `token=eyJ...`
- * inside a volume name or a backend's error text: every string that may carry user or backend
- * data goes through `scrub` before it reaches a log line or a reply.
+ * Value-level redaction. A field path cannot catch `token=eyJ...` inside a volume name or a backend's
+ * error text: every string that may carry user or backend data goes through `scrub` before it reaches
+ * a log line or a reply.
  */
 
 // Three base64url parts (the last may be empty, as pxd's own token regex allows).
@@ -10,6 +10,9 @@ const JWT_RE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*\.?[A-Za-z0-9_\-+/=]*/g;
 const TOKEN_KV_RE = /\b(token|password|secret_key)=([^,\s"';&]+)/gi;
 
 const REDACTED = '***';
+
+/** Fields censored whatever they hold (at any depth of a log object). */
+const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'password', 'authorization']);
 
 export function scrub(text: string): string {
   if (text.length === 0) return text;
@@ -26,6 +29,10 @@ export function scrubDeep(value: unknown, depth = 0): unknown {
   if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
   if (value instanceof Error) return { type: value.name, message: scrub(value.message) };
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(value)) out[k] = scrubDeep(v, depth + 1);
+  for (const k in value) {
+    if (!Object.hasOwn(value, k)) continue;
+    const v = (value as Record<string, unknown>)[k];
+    out[k] = SECRET_FIELDS.has(k.toLowerCase()) && v !== undefined && v !== null ? REDACTED : scrubDeep(v, depth + 1);
+  }
   return out;
 }

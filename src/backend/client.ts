@@ -1,4 +1,4 @@
-import { Pool, errors as undiciErrors } from 'undici';
+import { Pool, errors as undiciErrors, type Dispatcher } from 'undici';
 import { ProxyError } from '../errors.js';
 
 export interface BackendReply {
@@ -10,11 +10,24 @@ export interface BackendReply {
 }
 
 const MAX_REPLY_BYTES = 4 * 1024 * 1024;
+const HEADERS = { accept: 'application/vnd.docker.plugins.v1.2+json', 'content-type': 'application/json' };
+
+/** The reply as a JSON object, when it is one (a text reply is for the caller to judge). */
+function parseObject(text: string): Record<string, unknown> | undefined {
+  const trimmed = text.trim();
+  if (!trimmed.startsWith('{')) return undefined;
+  try {
+    const v = JSON.parse(trimmed) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /**
  * Forwards plugin calls to the backend volume driver over its unix socket with a keep-alive pool
- * (measured by `npm run bench`: about a third of the CPU of express.json + http-proxy per request, and
- * http-proxy without an agent closes every connection; the figures are in docs/security.md).
+ * (undici: `npm run bench` compares it with express.json + http-proxy, which costs about three times
+ * the CPU per request; http-proxy without an agent closes every connection; bench/README.md).
  */
 export class BackendClient {
   private readonly pool: Pool;
@@ -30,53 +43,79 @@ export class BackendClient {
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect: { timeout: 5_000 },
+      maxResponseSize: MAX_REPLY_BYTES,
     });
   }
 
-  async call(endpoint: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<BackendReply> {
+  /**
+   * One call. Uses the pool's dispatch() with a handler that collects the reply: undici's leanest API
+   * (no Readable body, no async iterator, no AbortSignal). The timeout covers the whole call, waiting
+   * for a free connection included, with one timer cleared at the end: AbortSignal.timeout() would
+   * keep every signal alive until its timer fires (+100 MiB RSS under load; bench/README.md).
+   */
+  call(endpoint: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<BackendReply> {
     const payload = JSON.stringify(body) + '\n';
-    try {
-      const res = await this.pool.request({
-        path: `/${endpoint}`,
-        method: 'POST',
-        headers: {
-          accept: 'application/vnd.docker.plugins.v1.2+json',
-          'content-type': 'application/json',
-        },
-        body: payload,
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
-        signal: signal ? AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]) : AbortSignal.timeout(timeoutMs),
-      });
+    return new Promise<BackendReply>((resolve, reject) => {
+      let controller: Dispatcher.DispatchController | undefined;
+      let stopped: Error | undefined;
+      let status = 0;
       const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const chunk of res.body) {
-        size += (chunk as Buffer).length;
-        if (size > MAX_REPLY_BYTES) {
-          res.body.destroy();
-          throw new ProxyError('BACKEND_BAD_REPLY', `${this.label} sent a reply larger than ${MAX_REPLY_BYTES} bytes to ${endpoint}`);
-        }
-        chunks.push(chunk as Buffer);
+      let settled = false;
+      const settle = (e: unknown, reply?: BackendReply): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        if (reply) resolve(reply);
+        else reject(this.mapError(e, endpoint, timeoutMs));
+      };
+      const stop = (reason: Error): void => {
+        stopped ??= reason;
+        if (controller && !controller.aborted) controller.abort(reason);
+        settle(reason);
+      };
+      const timer = setTimeout(() => stop(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')), timeoutMs);
+      const onAbort = (): void => stop(signal!.reason instanceof Error ? signal!.reason : new DOMException('cancelled', 'AbortError'));
+      if (signal) {
+        if (signal.aborted) return onAbort();
+        signal.addEventListener('abort', onAbort, { once: true });
       }
-      const text = Buffer.concat(chunks).toString('utf8');
-      let json: Record<string, unknown> | undefined;
-      const trimmed = text.trim();
-      if (trimmed.startsWith('{')) {
-        try {
-          const v = JSON.parse(trimmed) as unknown;
-          if (v && typeof v === 'object' && !Array.isArray(v)) json = v as Record<string, unknown>;
-        } catch {
-          // Not JSON: the caller decides what a text reply means.
-        }
-      }
-      return { status: res.statusCode, json, text };
-    } catch (e) {
-      throw this.mapError(e, endpoint, timeoutMs);
-    }
+      this.pool.dispatch(
+        {
+          path: `/${endpoint}`,
+          method: 'POST',
+          headers: HEADERS,
+          body: payload,
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        },
+        {
+          onRequestStart: (c) => {
+            controller = c;
+            // Given up while it waited for a connection: never send it.
+            if (stopped) c.abort(stopped);
+          },
+          onResponseStart: (_c, statusCode) => {
+            status = statusCode;
+          },
+          onResponseData: (_c, chunk) => {
+            chunks.push(chunk);
+          },
+          onResponseEnd: () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            settle(undefined, { status, json: parseObject(text), text });
+          },
+          onResponseError: (_c, err) => settle(err),
+        },
+      );
+    });
   }
 
   private mapError(e: unknown, endpoint: string, timeoutMs: number): ProxyError {
     if (e instanceof ProxyError) return e;
+    if (e instanceof undiciErrors.ResponseExceededMaxSizeError) {
+      return new ProxyError('BACKEND_BAD_REPLY', `${this.label} sent a reply larger than ${MAX_REPLY_BYTES} bytes to ${endpoint}`);
+    }
     const err = e as NodeJS.ErrnoException & { name?: string };
     const timedOut =
       e instanceof undiciErrors.HeadersTimeoutError ||

@@ -308,14 +308,13 @@ export class VolumeProxy {
   }
 
   private async resolveToken(parsed: ParsedName, opts: ReadonlyMap<string, string>, dockerName: string, operation: Operation, deadline: number): Promise<ResolvedToken> {
-    const signal = AbortSignal.timeout(Math.max(1_000, Math.min(45_000, deadline - this.now() - 10_000)));
     const token = await resolveToken(
       { secrets: this.deps.secrets, state: this.deps.state, basePath: this.deps.settings.secretsBasePath, volumeSecrets: this.deps.settings.volumeSecrets },
       parsed,
       opts,
       dockerName,
       operation,
-      signal,
+      Math.max(1_000, Math.min(45_000, deadline - this.now() - 10_000)),
     );
     if (token.stale && 'secretPath' in token.source) {
       this.deps.logger.warn({ secretPath: token.source.secretPath }, 'secret store failing: using the cached token (stale-if-error)');

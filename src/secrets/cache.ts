@@ -150,6 +150,14 @@ export class SecretCache {
     this.#floors = new LRUCache<string, number>({ max });
   }
 
+  /** The value if it is cached and fresh (counted as a hit), else undefined. No load is started. */
+  peek(path: string): SecretRead | undefined {
+    const entry = this.#entries.get(path);
+    if (!entry || this.#now() >= entry.freshUntil) return undefined;
+    this.#stats.hits++;
+    return { value: entry.value };
+  }
+
   async get(path: string, signal?: AbortSignal): Promise<SecretRead> {
     const now = this.#now();
     const entry = this.#entries.get(path);

@@ -16,6 +16,8 @@ export interface SecretStore {
    * SECRET_STORE_UNAVAILABLE, SECRET_STORE_TIMEOUT, SECRET_STORE_LOGIN_FAILED, SECRET_STORE_TLS.
    */
   read(path: string, signal?: AbortSignal): Promise<SecretRead>;
+  /** A fresh cached value, without any I/O (the hot path's shortcut); undefined means: read() it. */
+  peek?(path: string): SecretRead | undefined;
   /** Forget a cached value (e.g. the token in it failed verification). */
   invalidate?(path: string): void;
   /** Cache and login counters for /metrics, when the store keeps any. */

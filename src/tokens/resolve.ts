@@ -67,16 +67,26 @@ export async function resolveToken(
   opts: ReadonlyMap<string, string>,
   dockerName: string,
   operation: Operation,
-  signal?: AbortSignal,
+  /** Longest wait for the secret store (default 45 s). */
+  timeoutMs = 45_000,
 ): Promise<ResolvedToken> {
   const found = findTokenSource(deps, parsed, opts, dockerName, operation);
   if ('value' in found) return found;
   const { source } = found;
+  // A fresh cached token costs no timer and no signal.
+  const hit = deps.secrets.peek?.(source.secretPath);
+  if (hit) return { value: hit.value, source };
+  // A controller and a cleared timer rather than AbortSignal.timeout(), which stays alive (with the
+  // cache's listener on it) until it fires.
+  const ac = new AbortController();
+  const timer = setTimeout(() => ac.abort(new DOMException('secret read timed out', 'TimeoutError')), timeoutMs);
   try {
-    const read = await deps.secrets.read(source.secretPath, signal);
+    const read = await deps.secrets.read(source.secretPath, ac.signal);
     return { value: read.value, source, stale: read.stale };
   } catch (e) {
     const err = asProxyError(e, 'SECRET_STORE_UNAVAILABLE');
     throw new ProxyError(err.code, `${operation} of volume ${parsed.volumeName}: ${err.message}`, { ...err.details, volume: parsed.volumeName, secretPath: source.secretPath }, { cause: err });
+  } finally {
+    clearTimeout(timer);
   }
 }

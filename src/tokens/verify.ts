@@ -5,7 +5,7 @@
  *
  * The token itself, and any part of its signature, never appears in a message or an error property.
  */
-import { createHash, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { RemoteKeys } from './jwks.js';
 import { LRUCache } from 'lru-cache';
@@ -87,6 +87,8 @@ export class TokenVerifier {
   readonly #maxTokenLength: number;
   readonly #now: () => number;
   readonly #cache: LRUCache<string, CacheEntry> | undefined;
+  /** Verifications under way, by source and token (see verify). */
+  readonly #running = new Map<string, Promise<VerifiedToken>>();
   #hits = 0;
   #misses = 0;
 
@@ -130,7 +132,37 @@ export class TokenVerifier {
     return { hits: this.#hits, misses: this.#misses, size: this.#cache?.size ?? 0 };
   }
 
+  /**
+   * Verify a token, or answer from the cache. Only successes are cached, and a hit's exp/nbf/iat are
+   * checked again on our clock. The cache is keyed by the token itself: it is in this process's memory
+   * anyway (the secret cache holds it), and a string key is a Map lookup where a SHA-256 took a
+   * microsecond (bench/README.md). Concurrent verifications of one token (a burst of Mounts naming
+   * the same secret) share one run.
+   */
   async verify(token: string, ctx?: { source?: TokenSource }): Promise<VerifiedToken> {
+    if (!this.#cache || typeof token !== 'string') return this.#verifyFully(token, ctx);
+    const entry = this.#cache.get(token);
+    if (entry && this.#timeProblem(entry.exp, entry.nbf, entry.iat) === undefined) {
+      this.#hits++;
+      return copyToken(entry.token);
+    }
+    // A stale entry falls through to a full verification, which reports the precise reason.
+    if (entry) this.#cache.delete(token);
+    this.#misses++;
+    // Messages name the token's source: only calls from the same source share a run.
+    const key = `${ctx?.source ? describeSource(ctx.source) : ''}\u0000${token}`;
+    const running = this.#running.get(key);
+    if (running) return copyToken(await running);
+    const run = this.#verifyFully(token, ctx);
+    this.#running.set(key, run);
+    try {
+      return copyToken(await run);
+    } finally {
+      this.#running.delete(key);
+    }
+  }
+
+  async #verifyFully(token: string, ctx?: { source?: TokenSource }): Promise<VerifiedToken> {
     const src = ctx?.source ? describeSource(ctx.source) : 'token';
     const baseDetails: ProxyErrorDetails = {};
     if (ctx?.source && 'secretPath' in ctx.source) baseDetails.secretPath = ctx.source.secretPath;
@@ -141,20 +173,6 @@ export class TokenVerifier {
     if (typeof token !== 'string') fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: it is not text`);
     if (token.length > this.#maxTokenLength) {
       fail('TOKEN_TOO_LARGE', `${src} is too large: ${token.length} characters (the limit is ${this.#maxTokenLength})`);
-    }
-
-    // The cache: only successes are stored; validity is re-checked against our clock on every hit.
-    let cacheKey: string | undefined;
-    if (this.#cache) {
-      cacheKey = createHash('sha256').update(token).digest('hex');
-      const entry = this.#cache.get(cacheKey);
-      if (entry && this.#timeProblem(entry.exp, entry.nbf, entry.iat) === undefined) {
-        this.#hits++;
-        return copyToken(entry.token);
-      }
-      // A stale entry falls through to a full verification, which reports the precise reason.
-      if (entry) this.#cache.delete(cacheKey);
-      this.#misses++;
     }
 
     // 1. Shape: three base64url parts; header and payload JSON objects.
@@ -291,9 +309,7 @@ export class TokenVerifier {
     if (typeof claims.email === 'string') verified.email = claims.email;
     if (typeof claims.name === 'string') verified.displayName = claims.name;
 
-    if (this.#cache && cacheKey !== undefined) {
-      this.#cache.set(cacheKey, { token: copyToken(verified), exp, nbf, iat });
-    }
+    this.#cache?.set(token, { token: copyToken(verified), exp, nbf, iat });
     return verified;
   }
 

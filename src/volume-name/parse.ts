@@ -121,20 +121,20 @@ export function parseName(raw: string, limits: NameLimits = {}): ParsedName {
 export function assertExpressibleForPxd(parsed: ParsedName, limits: NameLimits = {}): void {
   const maxName = limits.maxNameLength ?? DEFAULT_MAX_NAME_LENGTH;
   const name = parsed.volumeName;
-  const details = { volume: quote(name).slice(1, -1) };
   if (name === '') {
-    throw new ProxyError('NAME_UNSUPPORTED', 'the volume name is empty', details);
+    throw new ProxyError('NAME_UNSUPPORTED', 'the volume name is empty', { volume: '' });
   }
   const bad = firstBadChar(name, PXD_NAME_CHAR_RE);
-  if (bad) {
-    throw new ProxyError(
-      'NAME_UNSUPPORTED',
-      `the volume name ${quote(name)} contains ${describeChar(bad.ch)} at position ${bad.position}; ` +
-        'to authenticate it the proxy must send name=<volume>,token=... to pxd, and pxd\'s name= only accepts [0-9A-Za-z_-]',
-      details,
-    );
-  }
-  if (name.length > maxName) {
+  if (bad || name.length > maxName) {
+    const details = { volume: quote(name).slice(1, -1) };
+    if (bad) {
+      throw new ProxyError(
+        'NAME_UNSUPPORTED',
+        `the volume name ${quote(name)} contains ${describeChar(bad.ch)} at position ${bad.position}; ` +
+          'to authenticate it the proxy must send name=<volume>,token=... to pxd, and pxd\'s name= only accepts [0-9A-Za-z_-]',
+        details,
+      );
+    }
     throw new ProxyError(
       'NAME_UNSUPPORTED',
       `the volume name is ${name.length} characters long; at most ${maxName} are accepted ` +

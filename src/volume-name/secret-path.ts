@@ -42,17 +42,18 @@ function normalize(value: unknown, what: string): Normalized {
   if (s === '') throw invalid(`${what} is empty`);
   const segments = s.split('/');
   segments.forEach((seg, i) => {
-    const at = `${what} ${quote(value)}`;
+    // Quoted only for a message: quoting costs more than the checks.
+    const at = (): string => `${what} ${quote(value)}`;
     if (seg === '') {
-      throw invalid(`${at} has an empty segment (segment ${i + 1}: "//" or a doubled leading/trailing slash)`);
+      throw invalid(`${at()} has an empty segment (segment ${i + 1}: "//" or a doubled leading/trailing slash)`);
     }
     if (seg === '.' || seg === '..') {
-      throw invalid(`${at} has a "${seg}" segment (segment ${i + 1}); secret paths cannot refer to other folders`);
+      throw invalid(`${at()} has a "${seg}" segment (segment ${i + 1}); secret paths cannot refer to other folders`);
     }
     const bad = firstBadChar(seg, SEGMENT_CHAR_RE);
     if (bad) {
       throw invalid(
-        `${at} contains ${describeChar(bad.ch)} in segment ${i + 1}; path segments may only hold letters, digits, "_", "." and "-"`,
+        `${at()} contains ${describeChar(bad.ch)} in segment ${i + 1}; path segments may only hold letters, digits, "_", "." and "-"`,
       );
     }
   });

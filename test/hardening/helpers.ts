@@ -150,7 +150,7 @@ export class RecordingStore implements SecretStore {
 
 /**
  * Merge one section into test/hardening/figures.json (suites run in parallel: a mkdir lock guards it).
- * Only when recording (PXA_RECORD_FIGURES=1, set by `npm run bench`): a plain test run leaves the
+ * Only when recording (PXA_RECORD_FIGURES=1, set by `npm run bench:hardening`): a plain test run leaves the
  * repository as it found it.
  */
 export function writeFigures(section: string, data: unknown, file = FIGURES_FILE): void {

@@ -1,5 +1,5 @@
 /**
- * The soak, at test-suite size (npm run bench runs the same harness with 50,000 requests):
+ * The soak, at test-suite size (npm run bench:hardening runs the same harness with 50,000 requests):
  * 10,000 requests over 32 connections through the real proxy, valid / expired / forged /
  * wrong-tenant tokens across 20 tenants, DC/OS flapping down and up every second. See bench/soak.ts.
  */

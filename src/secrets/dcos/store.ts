@@ -90,6 +90,10 @@ export class DcosSecretStore implements SecretStore {
     return this.#cache.get(path, signal);
   }
 
+  peek(path: string): SecretRead | undefined {
+    return this.#closed ? undefined : this.#cache.peek(path);
+  }
+
   invalidate(path: string): void {
     this.#cache.invalidate(path);
   }

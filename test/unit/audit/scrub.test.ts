@@ -27,4 +27,15 @@ describe('scrub', () => {
     expect(text).not.toContain('plain-secret-value');
     expect(JSON.parse(text).volume).toBe('token=***,name=v');
   });
+
+  it('the logger censors fields named token, password or authorization at any depth', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+    logger.info({ a: { b: { Password: 'hunter2', token: 'opaque-1' } }, authorization: 'Basic dXNlcjpwYXNz', tokenSource: 'name-secret' }, 'x');
+    const line = JSON.parse(lines.join(''));
+    expect(line.a.b).toEqual({ Password: '***', token: '***' });
+    expect(line.authorization).toBe('***');
+    expect(line.tokenSource).toBe('name-secret');
+    expect(lines.join('')).not.toMatch(/hunter2|opaque-1|dXNlcjpwYXNz/);
+  });
 });

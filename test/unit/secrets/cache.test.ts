@@ -56,6 +56,18 @@ describe('SecretCache', () => {
     expect(t.cache.stats()).toMatchObject({ hits: 1, misses: 2 });
   });
 
+  it('peek answers a fresh value without loading, and nothing otherwise', async () => {
+    const t = setup();
+    expect(t.cache.peek('a')).toBeUndefined();
+    expect(t.calls).toEqual([]);
+    await t.cache.get('a');
+    expect(t.cache.peek('a')).toEqual({ value: 'value-of-a' });
+    expect(t.cache.stats()).toMatchObject({ hits: 1, misses: 1 });
+    t.advance(60_000); // no longer fresh: the caller must get() (which reloads or serves stale)
+    expect(t.cache.peek('a')).toBeUndefined();
+    expect(t.calls).toEqual(['a']);
+  });
+
   it('is single-flight per path: 100 concurrent gets, one load', async () => {
     const t = setup();
     const d = deferred<string>();

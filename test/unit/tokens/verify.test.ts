@@ -439,6 +439,28 @@ describe('TokenVerifier: cache', () => {
     expect(v.stats()).toEqual({ hits: 1, misses: 2, size: 0 });
   });
 
+  it('verifies a token once for concurrent calls (a burst of Mounts naming one secret)', async () => {
+    const v = verifier({ cacheSize: 10 });
+    const t = await rs(claims());
+    const subtle = vi.spyOn(crypto.subtle, 'verify');
+    const all = await Promise.all(Array.from({ length: 50 }, () => v.verify(t, { source: SECRET_SOURCE })));
+    expect(subtle).toHaveBeenCalledTimes(1);
+    expect(all.every((x) => x.username === 'id/user1')).toBe(true);
+    all[0]!.roles.push('system.admin'); // each caller has its own copy
+    expect(all[1]!.roles).toEqual(['system.user']);
+    expect(v.stats()).toEqual({ hits: 0, misses: 50, size: 1 });
+  });
+
+  it('shares a failure among concurrent calls, with the message of their source', async () => {
+    const v = verifier({ cacheSize: 10 });
+    const t = await hs(claims({ iss: 'foo' }));
+    const results = await Promise.allSettled([v.verify(t, { source: SECRET_SOURCE }), v.verify(t, { source: SECRET_SOURCE }), v.verify(t)]);
+    const messages = results.map((r) => (r.status === 'rejected' ? (r.reason as Error).message : 'allowed'));
+    expect(messages[0]).toBe(messages[1]);
+    expect(messages[0]).toMatch(/^token from secret pwx\/secrets\/user1-token: issuer "foo" is not trusted/);
+    expect(messages[2]).toMatch(/^token: issuer "foo" is not trusted/);
+  });
+
   it('does not cache failures and evicts beyond cacheSize', async () => {
     const v = verifier({ cacheSize: 2 });
     const bad = await hs(claims({ iss: 'foo' }));

@@ -1,14 +1,13 @@
 /**
- * `npm run bench`: the hardening suites (recording their figures), the 50,000-request soak, the CPU
- * comparison of forwarders, then the Figures section of docs/security.md rendered from
- * test/hardening/figures.json.
+ * `npm run bench:hardening`: the hardening suites (recording their figures), the 50,000-request soak,
+ * then the Figures section of docs/security.md rendered from test/hardening/figures.json.
+ * (Speed and memory are `npm run bench`: bench/perf.ts.)
  *
- *   npm run bench                       everything
- *   PXA_SOAK_REQUESTS=10000 npm run bench  a shorter soak
+ *   npm run bench:hardening                          everything
+ *   PXA_SOAK_REQUESTS=10000 npm run bench:hardening  a shorter soak
  */
 import { spawnSync } from 'node:child_process';
 import { writeFigures } from '../test/hardening/helpers.js';
-import { runCpuBench } from './cpu.js';
 import { writeFiguresSection } from './figures.js';
 import { formatSoak, runSoak } from './soak.js';
 
@@ -27,10 +26,6 @@ const soak = await runSoak({ requests: Number(process.env.PXA_SOAK_REQUESTS ?? 5
 out(formatSoak(soak));
 writeFigures('benchSoak', soak);
 const bad = soak.wrongAllows + soak.wrongDenies + soak.wrongReasons + soak.leaks;
-
-const cpu = await runCpuBench({ requests: Number(process.env.PXA_CPU_REQUESTS ?? 20_000), log: out });
-out(`express.json + http-proxy uses ${cpu.ratio}× the CPU of node:http + undici Pool per forwarded request`);
-writeFigures('benchCpu', cpu);
 
 writeFiguresSection();
 out('figures rendered into docs/security.md (## Figures)');

@@ -1,0 +1,444 @@
+/**
+ * `npm run bench`: what pxd-auth-proxy costs, measured side by side in one run over real unix sockets.
+ * Prints a table and writes every figure to bench/results.json. See bench/README.md.
+ *
+ *   npm run bench                         the whole benchmark (about three minutes)
+ *   npm run bench -- --smoke              every section with tiny sizes (a few seconds, for CI)
+ *   npm run bench -- --only hot,cold      some sections: hot, cold, steady, startup, verify, forwarders
+ *   npm run bench -- --out /tmp/r.json    write the results elsewhere (--smoke writes to a temp file)
+ *
+ * Processes (bench/stack.ts): the load generator (autocannon), the trivial backend and the proxy (the
+ * built bin, as an operator runs it) each in their own process; the DC/OS double here.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { TokenVerifier } from '../src/tokens/verify.js';
+import type { LoadJob, LoadRequest, LoadResult } from './load.js';
+import { BIN, cpuMicros, ISSUER, makeWorld, rssMiB, SECRET_PATH, SHARED_SECRET, startBackend, startLoad, startProxy, type BenchWorld, type Load } from './stack.js';
+import { benchToken } from './tokens.js';
+import { forwarderRows, type ForwarderRow } from './forwarders.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const SECTIONS = ['hot', 'cold', 'steady', 'startup', 'verify', 'forwarders'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const { values: argv } = parseArgs({
+  options: {
+    smoke: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const smoke = argv.smoke === true;
+const only = new Set<Section>((argv.only ? argv.only.split(',') : SECTIONS) as Section[]);
+for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (sections: ${SECTIONS.join(', ')})`);
+const outFile = argv.out ?? (smoke ? path.join(mkdtempSync(path.join(os.tmpdir(), 'pxa-bench-')), 'results.json') : path.join(HERE, 'results.json'));
+
+/** Sizes: the full run, or a smoke that only proves every section still works. */
+const SIZE = smoke
+  ? { warmSec: 0.2, runSec: 0.5, rounds: 1, burst: 50, steady: 2_000, steadyWarm: 200, startups: 1, verifySec: 0.1 }
+  : { warmSec: 1, runSec: 4, rounds: 3, burst: 200, steady: 100_000, steadyWarm: 5_000, startups: 7, verifySec: 1 };
+const DCOS_LATENCY_MS = 20;
+
+const out = (l = ''): void => void process.stdout.write(`${l}\n`);
+const r1 = (x: number): number => Math.round(x * 10) / 10;
+const r3 = (x: number): number => Math.round(x * 1000) / 1000;
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+interface Target {
+  what: string;
+  measured: number;
+  unit: string;
+  limit: number;
+  /** 'max': measured must be ≤ limit; 'min': ≥ limit. */
+  kind: 'max' | 'min';
+  met: boolean;
+}
+const targets: Target[] = [];
+function target(what: string, measured: number, unit: string, kind: 'max' | 'min', limit: number): void {
+  targets.push({ what, measured, unit, limit, kind, met: kind === 'max' ? measured <= limit : measured >= limit });
+}
+
+// ---- requests ---------------------------------------------------------------------------------
+
+const VOLUME = 'benchvol';
+const DOCKER_NAME = `token_secret=${SECRET_PATH},name=${VOLUME}`;
+const req = (endpoint: string, body: unknown): LoadRequest => ({ path: `/${endpoint}`, body: JSON.stringify(body) });
+const MOUNT = req('VolumeDriver.Mount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' });
+const GET = req('VolumeDriver.Get', { Name: DOCKER_NAME });
+
+/** One call, its whole reply body (what every reply of a run must then equal). */
+async function once(load: Load, socketPath: string, r: LoadRequest): Promise<string> {
+  const res = await load.run({ socketPath, requests: [r], connections: 1, amount: 1, capture: true });
+  const body = res.sample ?? '';
+  const j = JSON.parse(body) as { Err?: string; Mountpoint?: string; Volume?: unknown };
+  if (j.Err !== '' || !(j.Mountpoint || j.Volume)) throw new Error(`${r.path} through ${socketPath}: not a success: ${body}`);
+  return body;
+}
+
+function checkRun(label: string, r: LoadResult): void {
+  if (r.bad || r.errors || r.timeouts) throw new Error(`${label}: ${r.bad} bad replies, ${r.errors} errors, ${r.timeouts} timeouts (first: ${r.sample ?? '-'})`);
+}
+
+// ---- 1. pass-through and hot path -------------------------------------------------------------
+
+interface HotRow {
+  call: 'Get' | 'Mount';
+  connections: number;
+  direct: LoadResult;
+  proxied: LoadResult;
+  proxyCpuMicrosPerRequest: number;
+  /** proxied ÷ direct requests per second. */
+  ratio: number;
+  addedP50Ms: number;
+}
+
+async function hot(world: BenchWorld, load: Load, proxySocket: string, proxyPid: number): Promise<HotRow[]> {
+  const rows: HotRow[] = [];
+  for (const [call, r] of [['Get', GET], ['Mount', MOUNT]] as const) {
+    const expectDirect = await once(load, world.backendSocket, r);
+    const expectProxied = await once(load, proxySocket, r);
+    for (const connections of [1, 16]) {
+      const job = (socketPath: string, expect: string, durationSec: number): LoadJob => ({ socketPath, requests: [r], connections, durationSec, expect });
+      // Warm both paths (JIT, pools, caches) before anything counts.
+      await load.run(job(world.backendSocket, expectDirect, SIZE.warmSec));
+      await load.run(job(proxySocket, expectProxied, SIZE.warmSec));
+      const runs: Array<{ direct: LoadResult; proxied: LoadResult; cpu: number }> = [];
+      for (let round = 0; round < SIZE.rounds; round++) {
+        // Alternate which goes first so that drift in the machine falls on both.
+        const directFirst = round % 2 === 0;
+        let direct!: LoadResult;
+        let proxied!: LoadResult;
+        let cpu = 0;
+        for (const which of directFirst ? ['direct', 'proxied'] : ['proxied', 'direct']) {
+          if (which === 'direct') {
+            direct = await load.run(job(world.backendSocket, expectDirect, SIZE.runSec));
+            checkRun(`direct ${call} at ${connections}`, direct);
+          } else {
+            const c0 = cpuMicros(proxyPid);
+            proxied = await load.run(job(proxySocket, expectProxied, SIZE.runSec));
+            cpu = (cpuMicros(proxyPid) - c0) / proxied.requests;
+            checkRun(`proxied ${call} at ${connections}`, proxied);
+          }
+        }
+        runs.push({ direct, proxied, cpu });
+      }
+      // The round with the median proxied throughput, with the direct run beside it.
+      const pick = [...runs].sort((a, b) => a.proxied.requestsPerSecond - b.proxied.requestsPerSecond)[runs.length >> 1]!;
+      const row: HotRow = {
+        call,
+        connections,
+        direct: pick.direct,
+        proxied: pick.proxied,
+        proxyCpuMicrosPerRequest: r1(median(runs.map((x) => x.cpu))),
+        ratio: r3(pick.proxied.requestsPerSecond / pick.direct.requestsPerSecond),
+        addedP50Ms: r3(pick.proxied.latencyMs.p50 - pick.direct.latencyMs.p50),
+      };
+      rows.push(row);
+      out(
+        `hot: ${call} at ${connections}: direct ${row.direct.requestsPerSecond}/s p50 ${row.direct.latencyMs.p50} p99 ${row.direct.latencyMs.p99} ms | ` +
+          `proxied ${row.proxied.requestsPerSecond}/s p50 ${row.proxied.latencyMs.p50} p99 ${row.proxied.latencyMs.p99} ms | ` +
+          `${row.proxyCpuMicrosPerRequest} µs proxy CPU/request`,
+      );
+    }
+  }
+  const mount16 = rows.find((r) => r.call === 'Mount' && r.connections === 16)!;
+  const mount1 = rows.find((r) => r.call === 'Mount' && r.connections === 1)!;
+  const get16 = rows.find((r) => r.call === 'Get' && r.connections === 16)!;
+  target('Mount (token_secret) through the proxy at 16 connections', mount16.proxied.requestsPerSecond, 'req/s', 'min', 10_000);
+  target('Mount through the proxy at 16 connections, p99', mount16.proxied.latencyMs.p99, 'ms', 'max', 3);
+  target('Mount: proxy CPU per request at 16 connections', mount16.proxyCpuMicrosPerRequest, 'µs', 'max', 100);
+  target('Mount at 1 connection: p50 added by the proxy', mount1.addedP50Ms, 'ms', 'max', 0.2);
+  target('Get pass-through at 16 connections', get16.proxied.requestsPerSecond, 'req/s', 'min', 12_000);
+  return rows;
+}
+
+// ---- 2. cold path -----------------------------------------------------------------------------
+
+interface ColdResult {
+  burst: number;
+  dcosLatencyMs: number;
+  wallMs: number;
+  /** DC/OS calls made during the burst. */
+  dcosSecretGets: number;
+  dcosLogins: number;
+  /** Logins before the burst (the proxy logs in at start). */
+  loginsAtStart: number;
+  ok: number;
+  latencyMs: { p50: number; p99: number; max: number };
+}
+
+async function cold(world: BenchWorld, load: Load): Promise<ColdResult> {
+  world.dcos.slowMs = DCOS_LATENCY_MS;
+  world.dcos.resetCounters();
+  const socket = path.join(world.dir, 'cold.sock');
+  const proxy = await startProxy(world, socket);
+  try {
+    // Let the start-up login finish (it runs in the background), so the burst meets what a proxy
+    // that has been up a moment meets: logged in, nothing cached.
+    await new Promise((r) => setTimeout(r, 300));
+    const loginsAtStart = world.dcos.counters.logins;
+    world.dcos.resetCounters();
+    const r = await load.run({ socketPath: socket, requests: [MOUNT], connections: SIZE.burst, burst: true });
+    const res: ColdResult = {
+      burst: SIZE.burst,
+      dcosLatencyMs: DCOS_LATENCY_MS,
+      wallMs: r3(r.seconds * 1000),
+      dcosSecretGets: world.dcos.counters.totalSecretGets,
+      dcosLogins: world.dcos.counters.logins,
+      loginsAtStart,
+      ok: r.requests - r.bad,
+      latencyMs: { p50: r.latencyMs.p50, p99: r.latencyMs.p99, max: r.latencyMs.max },
+    };
+    checkRun('cold burst', r);
+    out(`cold: ${res.burst} concurrent Mounts in ${res.wallMs} ms; DC/OS (${DCOS_LATENCY_MS} ms latency): ${res.dcosSecretGets} secret GET(s), ${res.dcosLogins} login(s) during the burst, ${loginsAtStart} at start`);
+    target(`Cold burst of ${res.burst}: DC/OS secret GETs`, res.dcosSecretGets, 'GETs', 'max', 1);
+    target(`Cold burst of ${res.burst}: DC/OS logins`, res.dcosLogins, 'logins', 'max', 1);
+    // One secret GET (plus a login if it had not happened) is the DC/OS latency the burst must wait for.
+    const dcosMs = DCOS_LATENCY_MS * (res.dcosSecretGets + res.dcosLogins);
+    target(`Cold burst of ${res.burst}: wall time (DC/OS ${dcosMs} ms + 50 ms)`, res.wallMs, 'ms', 'max', dcosMs + 50);
+    return res;
+  } finally {
+    await proxy.stop();
+    world.dcos.slowMs = 0;
+  }
+}
+
+// ---- 3. steady state --------------------------------------------------------------------------
+
+interface SteadyResult {
+  requests: number;
+  mix: Record<string, number>;
+  requestsPerSecond: number;
+  rssMiB: { atStart: number; afterWarmUp: number; atEnd: number };
+  growthMiB: number;
+  latencyMs: { p50: number; p99: number };
+  proxyCpuMicrosPerRequest: number;
+}
+
+async function steady(world: BenchWorld, load: Load, token: string): Promise<SteadyResult> {
+  const socket = path.join(world.dir, 'steady.sock');
+  const proxy = await startProxy(world, socket);
+  try {
+    const inline = `token=${token},name=inlinevol`;
+    // One cycle of 20 requests, as Docker and dvdcli send them: many Gets, Mounts and Unmounts, a few
+    // Paths, Lists, Capabilities, and a Create and Remove of a second volume.
+    const cycle: LoadRequest[] = [
+      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
+      MOUNT,
+      req('VolumeDriver.Path', { Name: DOCKER_NAME }),
+      req('VolumeDriver.Unmount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' }),
+      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
+      req('VolumeDriver.Capabilities', {}),
+      req('VolumeDriver.Mount', { Name: inline, ID: 'c2' }),
+      req('VolumeDriver.Get', { Name: inline }),
+      req('VolumeDriver.Unmount', { Name: inline, ID: 'c2' }),
+      req('VolumeDriver.List', {}),
+      req('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/bench-token,name=churnvol', Opts: { size: '1' } }),
+      req('VolumeDriver.Get', { Name: 'token_secret=pwx/secrets/bench-token,name=churnvol' }),
+      MOUNT,
+      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
+      req('VolumeDriver.Unmount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' }),
+      req('VolumeDriver.Remove', { Name: 'token_secret=pwx/secrets/bench-token,name=churnvol' }),
+      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
+      MOUNT,
+      req('VolumeDriver.Path', { Name: DOCKER_NAME }),
+      req('VolumeDriver.Unmount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' }),
+    ];
+    const mix: Record<string, number> = {};
+    for (const c of cycle) mix[c.path.slice(14)] = (mix[c.path.slice(14)] ?? 0) + 1;
+    const atStart = rssMiB(proxy.pid);
+    checkRun('steady warm-up', await load.run({ socketPath: socket, requests: cycle, connections: 16, amount: SIZE.steadyWarm }));
+    const afterWarmUp = rssMiB(proxy.pid);
+    const c0 = cpuMicros(proxy.pid);
+    const r = await load.run({ socketPath: socket, requests: cycle, connections: 16, amount: SIZE.steady });
+    const cpu = (cpuMicros(proxy.pid) - c0) / r.requests;
+    checkRun('steady', r);
+    const atEnd = rssMiB(proxy.pid);
+    const res: SteadyResult = {
+      requests: r.requests,
+      mix,
+      requestsPerSecond: r.requestsPerSecond,
+      rssMiB: { atStart, afterWarmUp, atEnd },
+      growthMiB: r1(atEnd - afterWarmUp),
+      latencyMs: { p50: r.latencyMs.p50, p99: r.latencyMs.p99 },
+      proxyCpuMicrosPerRequest: r1(cpu),
+    };
+    out(`steady: ${res.requests} mixed requests at ${res.requestsPerSecond}/s; RSS ${atStart} MiB at start, ${afterWarmUp} after ${SIZE.steadyWarm} warm-up requests, ${atEnd} at the end`);
+    target(`RSS growth over ${res.requests} mixed requests`, res.growthMiB, 'MiB', 'max', 10);
+    return res;
+  } finally {
+    await proxy.stop();
+  }
+}
+
+// ---- 4. start-up ------------------------------------------------------------------------------
+
+interface StartupResult {
+  runs: number[];
+  medianMs: number;
+  /** `node -e 0` from spawn to exit: what Node itself costs before any of our code runs. */
+  nodeAloneMs: number;
+}
+
+async function startup(world: BenchWorld): Promise<StartupResult> {
+  const runs: number[] = [];
+  for (let i = 0; i < SIZE.startups; i++) {
+    const p = await startProxy(world, path.join(world.dir, `startup-${i}.sock`));
+    runs.push(r1(p.startupMs));
+    await p.stop();
+  }
+  const alone: number[] = [];
+  for (let i = 0; i < SIZE.startups; i++) {
+    const t0 = performance.now();
+    spawnSync(process.execPath, ['-e', '0']);
+    alone.push(performance.now() - t0);
+  }
+  const res = { runs, medianMs: r1(median(runs)), nodeAloneMs: r1(median(alone)) };
+  out(`startup: ${res.medianMs} ms from spawn to the first Activate answered (median of ${runs.length}; node -e 0 alone: ${res.nodeAloneMs} ms)`);
+  target('Start-up: spawn until the socket answers Activate (median)', res.medianMs, 'ms', 'max', 500);
+  return res;
+}
+
+// ---- 5. token verification --------------------------------------------------------------------
+
+interface VerifyRow {
+  algorithm: string;
+  uncachedPerSecond: number;
+  cachedPerSecond: number;
+  cachedMicros: number;
+}
+
+async function verify(): Promise<VerifyRow[]> {
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  const ec = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+  const pem = (k: KeyObject): string => k.export({ type: 'spki', format: 'pem' }).toString();
+  const claims = { name: 'Bench', email: 'bench@example.com', roles: ['system.user'], groups: [] };
+  const sign = (alg: string, key: KeyObject | Uint8Array): Promise<string> =>
+    new SignJWT(claims).setProtectedHeader({ alg }).setIssuer(ISSUER).setSubject('bench').setIssuedAt().setExpirationTime('1h').sign(key);
+  const cases: Array<[string, string]> = [
+    ['HS256', await sign('HS256', new TextEncoder().encode(SHARED_SECRET))],
+    ['RS256', await sign('RS256', rsa.privateKey)],
+    ['ES256', await sign('ES256', ec.privateKey)],
+  ];
+  const issuers = [{ name: ISSUER, sharedSecret: SHARED_SECRET, rsaPublicKeyPem: pem(rsa.publicKey), ecdsaPublicKeyPem: pem(ec.publicKey) }];
+  const make = (cacheSize: number): TokenVerifier =>
+    new TokenVerifier({ issuers, requiredClaims: ['iss', 'sub', 'exp', 'iat', 'name', 'email'], usernameClaim: 'sub', clockToleranceSec: 0, maxTokenLength: 16_384, cacheSize });
+  const rate = async (v: TokenVerifier, token: string): Promise<number> => {
+    for (let i = 0; i < 200; i++) await v.verify(token); // warm
+    let n = 0;
+    const t0 = performance.now();
+    const until = t0 + SIZE.verifySec * 1000;
+    while (performance.now() < until) {
+      for (let i = 0; i < 50; i++) await v.verify(token);
+      n += 50;
+    }
+    return n / ((performance.now() - t0) / 1000);
+  };
+  const rows: VerifyRow[] = [];
+  for (const [alg, token] of cases) {
+    const uncached = await rate(make(0), token);
+    const cached = await rate(make(10_000), token);
+    rows.push({ algorithm: alg, uncachedPerSecond: Math.round(uncached), cachedPerSecond: Math.round(cached), cachedMicros: r3(1e6 / cached) });
+    out(`verify: ${alg} ${Math.round(uncached)}/s uncached, ${Math.round(cached)}/s cached (${r3(1e6 / cached)} µs a hit), one in flight`);
+  }
+  return rows;
+}
+
+// ---- the run ----------------------------------------------------------------------------------
+
+function table(head: string[], rows: Array<Array<string | number>>): string {
+  const cells = [head, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : c)))];
+  const w = head.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
+  const line = (r: Array<string | number>): string => r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]!) : String(c).padStart(w[i]!))).join('  ');
+  return [line(cells[0]!), w.map((x) => '-'.repeat(x)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+if (!existsSync(BIN)) throw new Error(`${BIN} is missing: npm run build first (npm run bench does)`);
+const started = Date.now();
+const token = await benchToken();
+const world = await makeWorld(token, 0);
+const backend = await startBackend(world.backendSocket, world.mountsRoot);
+const load = await startLoad();
+const results: Record<string, unknown> = {
+  when: new Date().toISOString(),
+  smoke,
+  machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', platform: `${os.platform()} ${os.release()}`, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+};
+let failure: unknown;
+try {
+  if (only.has('hot')) {
+    const socket = path.join(world.dir, 'hot.sock');
+    const proxy = await startProxy(world, socket);
+    try {
+      await once(load, socket, req('VolumeDriver.Create', { Name: DOCKER_NAME, Opts: null })).catch(() => undefined);
+      results.hot = await hot(world, load, socket, proxy.pid);
+      const log = readFileSync(proxy.logFile, 'utf8');
+      if (log.includes(token) || log.includes(token.split('.')[2]!)) throw new Error('the proxy log holds the bench token');
+    } finally {
+      await proxy.stop();
+    }
+  }
+  if (only.has('cold')) results.cold = await cold(world, load);
+  if (only.has('steady')) results.steady = await steady(world, load, token);
+  if (only.has('startup')) results.startup = await startup(world);
+  if (only.has('verify')) results.verify = await verify();
+  if (only.has('forwarders')) results.forwarders = await forwarderRows({ world, load, seconds: SIZE.runSec, warmSec: SIZE.warmSec, log: out });
+} catch (e) {
+  failure = e;
+} finally {
+  await load.stop();
+  await backend.stop();
+  await world.close();
+}
+if (failure) throw failure;
+results.targets = targets;
+results.seconds = Math.round((Date.now() - started) / 1000);
+writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
+
+// ---- the report -------------------------------------------------------------------------------
+out();
+const hotRows = results.hot as HotRow[] | undefined;
+if (hotRows) {
+  out('1. Pass-through and hot path (trivial backend; load from a separate process)');
+  out(
+    table(
+      ['call', 'conns', 'direct req/s', 'p50 ms', 'p99 ms', 'proxied req/s', 'p50 ms', 'p99 ms', 'proxied/direct', '+p50 ms', 'proxy CPU µs/req'],
+      hotRows.map((r) => [r.call === 'Get' ? 'Get (pass-through)' : 'Mount token_secret', r.connections, r.direct.requestsPerSecond, r.direct.latencyMs.p50, r.direct.latencyMs.p99, r.proxied.requestsPerSecond, r.proxied.latencyMs.p50, r.proxied.latencyMs.p99, r.ratio, r.addedP50Ms, r.proxyCpuMicrosPerRequest]),
+    ),
+  );
+  out();
+}
+const c = results.cold as ColdResult | undefined;
+if (c) out(`2. Cold path: ${c.burst} concurrent Mounts of one token_secret, DC/OS latency ${c.dcosLatencyMs} ms: ${c.wallMs} ms wall, ${c.dcosSecretGets} DC/OS GET, ${c.dcosLogins} login during the burst (${c.loginsAtStart} at start-up); p50 ${c.latencyMs.p50} ms, max ${c.latencyMs.max} ms\n`);
+const s = results.steady as SteadyResult | undefined;
+if (s) out(`3. Steady state: ${s.requests.toLocaleString('en-US')} mixed requests at ${s.requestsPerSecond}/s, ${s.proxyCpuMicrosPerRequest} µs proxy CPU/request; RSS ${s.rssMiB.atStart} → ${s.rssMiB.afterWarmUp} (warm) → ${s.rssMiB.atEnd} MiB: ${s.growthMiB >= 0 ? '+' : ''}${s.growthMiB} MiB over the run\n`);
+const st = results.startup as StartupResult | undefined;
+if (st) out(`4. Start-up: ${st.medianMs} ms from spawn to the first Activate answered (runs: ${st.runs.join(', ')}; node -e 0 alone: ${st.nodeAloneMs} ms)\n`);
+const v = results.verify as VerifyRow[] | undefined;
+if (v) {
+  out('5. Token verification (TokenVerifier, one in flight)');
+  out(table(['algorithm', 'uncached /s', 'cached /s', 'µs per cached hit'], v.map((x) => [x.algorithm, x.uncachedPerSecond, x.cachedPerSecond, x.cachedMicros])));
+  out();
+}
+const f = results.forwarders as ForwarderRow[] | undefined;
+if (f) {
+  out('6. Forwarders on the same trivial backend, Get at 16 connections');
+  out(table(['forwarder', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'], f.map((x) => [x.forwarder, x.requestsPerSecond, x.latencyMs.p50, x.latencyMs.p99, x.cpuMicrosPerRequest])));
+  out();
+}
+if (targets.length) {
+  out(smoke ? 'Targets (a smoke run measures too little to judge them)' : 'Targets');
+  out(table(['target', 'measured', 'limit', ''], targets.map((t) => [t.what, `${t.measured} ${t.unit}`, `${t.kind === 'max' ? '≤' : '≥'} ${t.limit.toLocaleString('en-US')} ${t.unit}`, t.met ? 'met' : 'MISSED'])));
+}
+out(`\nresults: ${path.relative(process.cwd(), outFile) || outFile} (${results.seconds} s)`);
