@@ -3,7 +3,9 @@
  * the load generator, and prints the functions with the most self time (and the .cpuprofile path,
  * which Chrome DevTools or speedscope open).
  *
- *   npx tsx bench/profile.ts [mount|get|mix] [seconds] [connections]
+ *   npx tsx bench/profile.ts [mount|get|mix|burst] [seconds] [connections]
+ *
+ * burst: after [seconds] of Mounts, 20 bursts of [connections] new connections, each sending one Mount.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,7 +35,15 @@ const get = { path: '/VolumeDriver.Get', body: JSON.stringify({ Name: `token_sec
 const requests = what === 'get' ? [get] : what === 'mix' ? [mount, get] : [mount];
 await load.run({ socketPath: socket, requests, connections: Number(conns), durationSec: 1 }); // warm-up
 const cpu0 = cpuMicros(proxy.pid);
-const r = await load.run({ socketPath: socket, requests, connections: Number(conns), durationSec: Number(secs) });
+let r = await load.run({ socketPath: socket, requests, connections: what === 'burst' ? 16 : Number(conns), durationSec: Number(secs) });
+if (what === 'burst') {
+  const walls: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    r = await load.run({ socketPath: socket, requests, connections: Number(conns), burst: true });
+    walls.push(Math.round(r.seconds * 1000));
+  }
+  process.stdout.write(`bursts of ${conns}: ${walls.join(', ')} ms\n`);
+}
 const cpu = (cpuMicros(proxy.pid) - cpu0) / r.requests;
 process.stdout.write(`${JSON.stringify(r)}\nproxy CPU per request: ${cpu.toFixed(1)} µs\n`);
 await proxy.stop();
@@ -55,6 +65,26 @@ for (const n of prof.nodes) {
 const rows = [...byFn.entries()].sort((a, b) => b[1] - a[1]).slice(0, 45);
 for (const [k, t] of rows) process.stdout.write(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${k}\n`);
 process.stdout.write(`\n${r.requests} requests; profile: ${file}\n`);
+
+// PXA_PROFILE_INCLUSIVE=1: time with each function on the stack (its callees included).
+if (process.env.PXA_PROFILE_INCLUSIVE) {
+  const parent = new Map<number, Node>();
+  for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n);
+  const byId = new Map(prof.nodes.map((n) => [n.id, n]));
+  const keyOf = (n: Node): string => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '~/').replace(/^.*\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
+  const incl = new Map<string, number>();
+  for (const [id, t] of self) {
+    const seen = new Set<string>();
+    for (let n = byId.get(id); n; n = parent.get(n.id)) {
+      const k = keyOf(n);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      incl.set(k, (incl.get(k) ?? 0) + t);
+    }
+  }
+  process.stdout.write('\ninclusive:\n');
+  for (const [k, t] of [...incl.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60)) process.stdout.write(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${k}\n`);
+}
 
 // PXA_PROFILE_CALLERS=fnName: who calls it (self time of fnName by caller).
 const wanted = process.env.PXA_PROFILE_CALLERS;

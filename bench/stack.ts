@@ -19,13 +19,16 @@ import { makeRsaKeyPair, makeTestPki, type TestPki } from '../test/doubles/dcos/
 import type { LoadJob, LoadResult } from './load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-export const BIN = path.resolve(HERE, '..', 'dist', 'cli', 'main.js');
+/** The proxy measured: this checkout's build, or another one's (PXA_BENCH_BIN, to compare two builds). */
+export const BIN = process.env.PXA_BENCH_BIN ?? path.resolve(HERE, '..', 'dist', 'cli', 'main.js');
 export const ISSUER = 'bench.pxd-auth.example';
 /** A shared secret of the bench's own (HS256), as an operator would configure with PORTWORX_AUTH_JWT_SHAREDSECRET. */
 export const SHARED_SECRET = 'bench-shared-secret-0123456789abcdef';
 const SA = 'pxd-auth-bench';
-/** The Docker volume name every hot-path Mount uses. */
+/** The secret every hot-path Mount names. */
 export const SECRET_PATH = 'pwx/secrets/bench-token';
+/** Another secret, read to warm a proxy up before the cold burst names SECRET_PATH. */
+export const WARM_SECRET_PATH = 'pwx/secrets/warm-token';
 
 const CLK_TCK = 100; // Linux USER_HZ
 
@@ -142,7 +145,7 @@ export async function makeWorld(token: string, dcosLatencyMs: number): Promise<B
   const dcos = await startDcosDouble({
     tls: { serverKeyPem: pki.serverKeyPem, serverCertPem: pki.serverCertPem },
     serviceAccounts: { [SA]: sa.publicKeyPem },
-    secrets: { [SECRET_PATH]: token },
+    secrets: { [SECRET_PATH]: token, [WARM_SECRET_PATH]: token },
     grants: { [SA]: ['dcos:secrets:default:/pwx/secrets/* read'] },
     slowMs: dcosLatencyMs,
   });
@@ -189,8 +192,9 @@ export interface ProxyChild extends Child {
 }
 
 /** The real bin, its log lines (JSON, info) going to a file as they would go to journald. */
-export async function startProxy(world: BenchWorld, socket: string, opts: { nodeArgs?: string[]; extra?: string[] } = {}): Promise<ProxyChild> {
-  const { args, env } = world.proxyArgs(socket, opts.extra);
+export async function startProxy(world: BenchWorld, socket: string, opts: { nodeArgs?: string[]; extra?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ProxyChild> {
+  const { args, env: baseEnv } = world.proxyArgs(socket, opts.extra);
+  const env = { ...baseEnv, ...opts.env };
   const logFile = `${socket}.log`;
   const fd = openSync(logFile, 'a');
   const t0 = performance.now();

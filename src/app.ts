@@ -118,6 +118,8 @@ export class RunningProxy {
     const verifier = new TokenVerifier(config.verifier);
     const sameSecrets = reuse && JSON.stringify(reuse.config.secrets) === JSON.stringify(config.secrets);
     const secrets = opts.secrets ?? (sameSecrets ? reuse.secrets : createSecretStore(config, logger));
+    // A store made here logs in now: a burst of first Mounts then waits for one secret read only.
+    if (!opts.secrets && !sameSecrets) secrets.warm?.();
     const backend =
       reuse?.backend ??
       (localDriver

@@ -60,13 +60,22 @@ export class ProxyMetrics {
 
 /** Memoize `make` by its label values (a small, bounded set: endpoints × outcome codes). */
 function children<A extends string[], T>(make: (...labels: A) => T): (...labels: A) => T {
-  const made = new Map<string, T>();
+  const root = new Map<string, unknown>();
   return (...labels: A) => {
-    const key = labels.join('\u0000');
-    let child = made.get(key);
+    let level = root;
+    for (let i = 0; i < labels.length - 1; i++) {
+      let next = level.get(labels[i]!) as Map<string, unknown> | undefined;
+      if (!next) {
+        next = new Map();
+        level.set(labels[i]!, next);
+      }
+      level = next;
+    }
+    const last = labels[labels.length - 1]!;
+    let child = level.get(last) as T | undefined;
     if (child === undefined) {
       child = make(...labels);
-      made.set(key, child);
+      level.set(last, child);
     }
     return child;
   };

@@ -19,9 +19,9 @@ export function decide(cfg: PolicyConfig, input: PolicyInput): Decision {
     Object.hasOwn(roleTable, role) && (roleTable[role] ?? []).includes(operation);
 
   // 1. Roles: allowed if any role grants the operation.
-  const roles = [...new Set(input.roles)];
-  const role = roles.find(grants);
+  const role = input.roles.find(grants);
   if (role === undefined) {
+    const roles = [...new Set(input.roles)];
     let message: string;
     if (roles.length === 0) {
       const needed = Object.keys(roleTable).filter(grants);

@@ -22,6 +22,11 @@ export interface SecretStore {
   invalidate?(path: string): void;
   /** Cache and login counters for /metrics, when the store keeps any. */
   stats?(): SecretStoreStats;
+  /**
+   * Get ready in the background (log in), so that the first read waits for the read alone. Called
+   * once when the proxy starts with this store; never throws, failures are logged by the store.
+   */
+  warm?(): void;
   /** Whether the store is usable now (readiness); must not throw. */
   ready(): Promise<boolean>;
   close(): Promise<void>;

@@ -47,17 +47,19 @@ export function parseName(raw: string, limits: NameLimits = {}): ParsedName {
   for (let i = 0; i < pieces.length; i++) {
     const piece = pieces[i]!;
     // Name the position, and the previous key, rather than quoting values (which may be tokens).
-    const previous = options[i - 1]?.[0];
-    const where = `option ${i + 1} of ${pieces.length}${previous === undefined ? '' : ` (after "${previous}")`}`;
+    const at = (): string => {
+      const previous = options[i - 1]?.[0];
+      return `option ${i + 1} of ${pieces.length}${previous === undefined ? '' : ` (after "${previous}")`}`;
+    };
     if (piece === '') {
       const why = i === 0 ? 'a leading comma' : i === pieces.length - 1 ? 'a trailing comma' : 'two commas in a row';
-      throw new ProxyError('NAME_INVALID', `${where} in the volume name is empty (${why}); write options as key=value,key=value`);
+      throw new ProxyError('NAME_INVALID', `${at()} in the volume name is empty (${why}); write options as key=value,key=value`);
     }
     const eq = piece.indexOf('=');
     if (eq < 0) {
       throw new ProxyError(
         'NAME_INVALID',
-        `${where} in the volume name has no "="; inline options are key=value separated by commas, and values cannot contain ","`,
+        `${at()} in the volume name has no "="; inline options are key=value separated by commas, and values cannot contain ","`,
       );
     }
     // Split at the first '=': values may hold '=' (base64 padding).
@@ -66,7 +68,7 @@ export function parseName(raw: string, limits: NameLimits = {}): ParsedName {
     if (!KEY_RE.test(key)) {
       throw new ProxyError(
         'NAME_INVALID',
-        `${where} in the volume name has the key ${quote(key)}; option keys are lowercase letters, digits and "_" (e.g. size, repl, token_secret, name)`,
+        `${at()} in the volume name has the key ${quote(key)}; option keys are lowercase letters, digits and "_" (e.g. size, repl, token_secret, name)`,
       );
     }
     if (value === '') {

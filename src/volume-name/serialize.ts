@@ -176,10 +176,25 @@ export function describeChar(ch: string): string {
 
 /** The first character of `s` not matching the one-character class `allowed`, with its 1-based position. */
 export function firstBadChar(s: string, allowed: RegExp): { ch: string; position: number } | undefined {
+  // The usual answer, "none", from one test of the whole string rather than one per character.
+  if (wholeOf(allowed).test(s)) return undefined;
   let position = 0;
   for (const ch of s) {
     position++;
     if (!allowed.test(ch)) return { ch, position };
   }
   return undefined;
+}
+
+/** `^[class]$` (one character) → `^[class]*$` (a whole string of them). */
+const WHOLE = new WeakMap<RegExp, RegExp>();
+function wholeOf(oneChar: RegExp): RegExp {
+  let whole = WHOLE.get(oneChar);
+  if (!whole) {
+    const m = /^\^(\[.*\])\$$/.exec(oneChar.source);
+    // A pattern of another shape never matches here, so every character is tested on its own.
+    whole = m ? new RegExp(`^${m[1]}*$`, oneChar.flags) : /(?!)/;
+    WHOLE.set(oneChar, whole);
+  }
+  return whole;
 }

@@ -47,6 +47,13 @@ afterAll(async () => {
 });
 
 describe('token_secret from the DC/OS Secret Store, through the proxy socket', () => {
+  it('logs in to DC/OS as it starts, before any request, so a first Mount waits for the secret read alone', async () => {
+    const until = Date.now() + 5_000;
+    while (dcos.counters.loginsOk < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
+    expect(dcos.counters.loginsOk).toBe(1);
+    expect(dcos.counters.totalSecretGets).toBe(0);
+  });
+
   it('creates, mounts and removes token_secret=pwx/secrets/user1-token,repl=3,name=myvol1', async () => {
     const name = 'token_secret=pwx/secrets/user1-token,repl=3,name=myvol1';
     const c = await stack.call('VolumeDriver.Create', { Name: name, Opts: null });

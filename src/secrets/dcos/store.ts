@@ -90,6 +90,11 @@ export class DcosSecretStore implements SecretStore {
     return this.#cache.get(path, signal);
   }
 
+  /** Log in now (the readiness probe), instead of on the first read. */
+  warm(): void {
+    if (!this.#closed) void this.ready();
+  }
+
   peek(path: string): SecretRead | undefined {
     return this.#closed ? undefined : this.#cache.peek(path);
   }
