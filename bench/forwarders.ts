@@ -34,10 +34,10 @@ export async function forwarderRows(o: { world: BenchWorld; load: Load; seconds:
       proc.once('exit', (code) => reject(new Error(`forwarder ${mode} exited (${code})`)));
     });
     try {
-      const first = await o.load.run({ socketPath: socket, requests: [r], connections: 1, amount: 1, capture: true });
+      const first = await o.load.run({ socketPath: socket, requests: [r], connections: 1, burst: true, capture: true });
       const expect = first.sample ?? '';
       if (!expect.includes('"Err":""')) throw new Error(`forwarder ${mode}: not a success: ${expect}`);
-      await o.load.run({ socketPath: socket, requests: [r], connections: 16, durationSec: o.warmSec, expect });
+      if (o.warmSec > 0) await o.load.run({ socketPath: socket, requests: [r], connections: 16, durationSec: o.warmSec, expect });
       const c0 = cpuMicros(proc.pid!);
       const res = await o.load.run({ socketPath: socket, requests: [r], connections: 16, durationSec: o.seconds, expect });
       if (res.bad || res.errors) throw new Error(`forwarder ${mode}: ${res.bad} bad replies, ${res.errors} errors (${res.sample ?? '-'})`);

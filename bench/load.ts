@@ -157,7 +157,8 @@ async function runBurst(job: LoadJob): Promise<LoadResult> {
             times.push(performance.now() - t0);
             const text = Buffer.concat(chunks).toString('utf8');
             const body = text.slice(text.indexOf('\r\n\r\n') + 4);
-            if (!text.startsWith('HTTP/1.1 200') || !isSuccess(body)) {
+            if (job.capture) sample ??= body;
+            else if (!text.startsWith('HTTP/1.1 200') || !isSuccess(body)) {
               bad++;
               sample ??= text.slice(0, 300);
             }

@@ -25,6 +25,7 @@ import type { LoadJob, LoadRequest, LoadResult } from './load.js';
 import { BIN, cpuMicros, ISSUER, makeWorld, rssMiB, SECRET_PATH, SHARED_SECRET, startBackend, startLoad, startProxy, WARM_SECRET_PATH, type BenchWorld, type Load, type ProxyChild } from './stack.js';
 import { benchToken } from './tokens.js';
 import { forwarderRows, type ForwarderRow } from './forwarders.js';
+import { DOCKER_NAME, GET, MOUNT, req, steadyCycle } from './requests.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SECTIONS = ['hot', 'cold', 'steady', 'startup', 'verify', 'forwarders'] as const;
@@ -45,8 +46,8 @@ const outFile = argv.out ?? (smoke ? path.join(mkdtempSync(path.join(os.tmpdir()
 
 /** Sizes: the full run, or a smoke that only proves every section still works. */
 const SIZE = smoke
-  ? { warmSec: 0.2, runSec: 0.5, rounds: 1, burst: 50, warmBursts: 2, steady: 2_000, steadyWarm: 200, startups: 1, verifySec: 0.1 }
-  : { warmSec: 1, runSec: 4, rounds: 3, burst: 200, warmBursts: 10, steady: 100_000, steadyWarm: 5_000, startups: 7, verifySec: 1 };
+  ? { connections: [16], warmSec: 0, runSec: 0.3, rounds: 1, burst: 20, warmBursts: 1, steady: 1_000, steadyWarm: 0, startups: 1, verifySec: 0.05 }
+  : { connections: [1, 16], warmSec: 1, runSec: 4, rounds: 3, burst: 200, warmBursts: 10, steady: 100_000, steadyWarm: 5_000, startups: 7, verifySec: 1 };
 const DCOS_LATENCY_MS = Number(argv['dcos-latency'] ?? 20);
 
 const out = (l = ''): void => void process.stdout.write(`${l}\n`);
@@ -74,15 +75,9 @@ function target(what: string, measured: number, unit: string, kind: 'max' | 'min
 
 // ---- requests ---------------------------------------------------------------------------------
 
-const VOLUME = 'benchvol';
-const DOCKER_NAME = `token_secret=${SECRET_PATH},name=${VOLUME}`;
-const req = (endpoint: string, body: unknown): LoadRequest => ({ path: `/${endpoint}`, body: JSON.stringify(body) });
-const MOUNT = req('VolumeDriver.Mount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' });
-const GET = req('VolumeDriver.Get', { Name: DOCKER_NAME });
-
 /** One call, its whole reply body (what every reply of a run must then equal). */
 async function once(load: Load, socketPath: string, r: LoadRequest): Promise<string> {
-  const res = await load.run({ socketPath, requests: [r], connections: 1, amount: 1, capture: true });
+  const res = await load.run({ socketPath, requests: [r], connections: 1, burst: true, capture: true });
   const body = res.sample ?? '';
   const j = JSON.parse(body) as { Err?: string; Mountpoint?: string; Volume?: unknown };
   if (j.Err !== '' || !(j.Mountpoint || j.Volume)) throw new Error(`${r.path} through ${socketPath}: not a success: ${body}`);
@@ -111,11 +106,13 @@ async function hot(world: BenchWorld, load: Load, proxySocket: string, proxyPid:
   for (const [call, r] of [['Get', GET], ['Mount', MOUNT]] as const) {
     const expectDirect = await once(load, world.backendSocket, r);
     const expectProxied = await once(load, proxySocket, r);
-    for (const connections of [1, 16]) {
+    for (const connections of SIZE.connections) {
       const job = (socketPath: string, expect: string, durationSec: number): LoadJob => ({ socketPath, requests: [r], connections, durationSec, expect });
       // Warm both paths (JIT, pools, caches) before anything counts.
-      await load.run(job(world.backendSocket, expectDirect, SIZE.warmSec));
-      await load.run(job(proxySocket, expectProxied, SIZE.warmSec));
+      if (SIZE.warmSec > 0) {
+        await load.run(job(world.backendSocket, expectDirect, SIZE.warmSec));
+        await load.run(job(proxySocket, expectProxied, SIZE.warmSec));
+      }
       const runs: Array<{ direct: LoadResult; proxied: LoadResult; cpu: number }> = [];
       for (let round = 0; round < SIZE.rounds; round++) {
         // Alternate which goes first so that drift in the machine falls on both.
@@ -156,12 +153,12 @@ async function hot(world: BenchWorld, load: Load, proxySocket: string, proxyPid:
     }
   }
   const mount16 = rows.find((r) => r.call === 'Mount' && r.connections === 16)!;
-  const mount1 = rows.find((r) => r.call === 'Mount' && r.connections === 1)!;
+  const mount1 = rows.find((r) => r.call === 'Mount' && r.connections === 1);
   const get16 = rows.find((r) => r.call === 'Get' && r.connections === 16)!;
   target('Mount (token_secret) through the proxy at 16 connections', mount16.proxied.requestsPerSecond, 'req/s', 'min', 10_000);
   target('Mount through the proxy at 16 connections, p99', mount16.proxied.latencyMs.p99, 'ms', 'max', 3);
   target('Mount: proxy CPU per request at 16 connections', mount16.proxyCpuMicrosPerRequest, 'µs', 'max', 100);
-  target('Mount at 1 connection: p50 added by the proxy', mount1.addedP50Ms, 'ms', 'max', 0.2);
+  if (mount1) target('Mount at 1 connection: p50 added by the proxy', mount1.addedP50Ms, 'ms', 'max', 0.2);
   target('Get pass-through at 16 connections', get16.proxied.requestsPerSecond, 'req/s', 'min', 12_000);
   return rows;
 }
@@ -225,7 +222,7 @@ async function cold(world: BenchWorld, load: Load): Promise<ColdResult> {
       // as long while its connection handling is compiled; the fresh proxy below shows that case).
       const warm = req('VolumeDriver.Mount', { Name: `token_secret=${WARM_SECRET_PATH},name=warmvol`, ID: 'w0' });
       const sock = path.join(world.dir, 'cold-running.sock');
-      checkRun('cold warm-up', await load.run({ socketPath: sock, requests: [warm], connections: 16, durationSec: SIZE.warmSec }));
+      if (SIZE.warmSec > 0) checkRun('cold warm-up', await load.run({ socketPath: sock, requests: [warm], connections: 16, durationSec: SIZE.warmSec }));
       for (let i = 0; i < SIZE.warmBursts; i++) checkRun('cold warm-up burst', await load.run({ socketPath: sock, requests: [warm], connections: SIZE.burst, burst: true }));
       running = await burst(world, load, path.join(world.dir, 'cold-running.sock'), `token_secret=${SECRET_PATH},name=coldvol`);
     } finally {
@@ -270,35 +267,11 @@ async function steady(world: BenchWorld, load: Load, token: string): Promise<Ste
   const socket = path.join(world.dir, 'steady.sock');
   const proxy = await startProxy(world, socket);
   try {
-    const inline = `token=${token},name=inlinevol`;
-    // One cycle of 20 requests, as Docker and dvdcli send them: many Gets, Mounts and Unmounts, a few
-    // Paths, Lists, Capabilities, and a Create and Remove of a second volume.
-    const cycle: LoadRequest[] = [
-      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
-      MOUNT,
-      req('VolumeDriver.Path', { Name: DOCKER_NAME }),
-      req('VolumeDriver.Unmount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' }),
-      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
-      req('VolumeDriver.Capabilities', {}),
-      req('VolumeDriver.Mount', { Name: inline, ID: 'c2' }),
-      req('VolumeDriver.Get', { Name: inline }),
-      req('VolumeDriver.Unmount', { Name: inline, ID: 'c2' }),
-      req('VolumeDriver.List', {}),
-      req('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/bench-token,name=churnvol', Opts: { size: '1' } }),
-      req('VolumeDriver.Get', { Name: 'token_secret=pwx/secrets/bench-token,name=churnvol' }),
-      MOUNT,
-      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
-      req('VolumeDriver.Unmount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' }),
-      req('VolumeDriver.Remove', { Name: 'token_secret=pwx/secrets/bench-token,name=churnvol' }),
-      req('VolumeDriver.Get', { Name: DOCKER_NAME }),
-      MOUNT,
-      req('VolumeDriver.Path', { Name: DOCKER_NAME }),
-      req('VolumeDriver.Unmount', { Name: DOCKER_NAME, ID: '0b5e4ac95a3f4e2bbd0f6b3c1d2e3f40' }),
-    ];
+    const cycle = steadyCycle(token);
     const mix: Record<string, number> = {};
     for (const c of cycle) mix[c.path.slice(14)] = (mix[c.path.slice(14)] ?? 0) + 1;
     const atStart = rssMiB(proxy.pid);
-    checkRun('steady warm-up', await load.run({ socketPath: socket, requests: cycle, connections: 16, amount: SIZE.steadyWarm }));
+    if (SIZE.steadyWarm > 0) checkRun('steady warm-up', await load.run({ socketPath: socket, requests: cycle, connections: 16, amount: SIZE.steadyWarm }));
     const afterWarmUp = rssMiB(proxy.pid);
     const c0 = cpuMicros(proxy.pid);
     const r = await load.run({ socketPath: socket, requests: cycle, connections: 16, amount: SIZE.steady });

@@ -5,12 +5,15 @@
  *
  *   npx tsx bench/profile.ts [mount|get|mix|burst] [seconds] [connections]
  *
+ * mix: the steady-state cycle of bench/requests.ts.
+ *
  * burst: after [seconds] of Mounts, 20 bursts of [connections] new connections, each sending one Mount.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { cpuMicros, makeWorld, startBackend, startLoad, startProxy, SECRET_PATH } from './stack.js';
 import { benchToken } from './tokens.js';
+import { steadyCycle } from './requests.js';
 
 interface Node {
   id: number;
@@ -24,7 +27,8 @@ interface Profile {
 }
 
 const [what = 'mount', secs = '8', conns = '16'] = process.argv.slice(2);
-const world = await makeWorld(await benchToken(), 0);
+const token = await benchToken();
+const world = await makeWorld(token, 0);
 const backend = await startBackend(world.backendSocket, world.mountsRoot);
 const socket = path.join(world.dir, 'proxy.sock');
 const profDir = path.join(world.dir, 'prof');
@@ -32,7 +36,7 @@ const proxy = await startProxy(world, socket, { nodeArgs: ['--cpu-prof', `--cpu-
 const load = await startLoad();
 const mount = { path: '/VolumeDriver.Mount', body: JSON.stringify({ Name: `token_secret=${SECRET_PATH},name=benchvol`, ID: 'c0ffee' }) };
 const get = { path: '/VolumeDriver.Get', body: JSON.stringify({ Name: `token_secret=${SECRET_PATH},name=benchvol` }) };
-const requests = what === 'get' ? [get] : what === 'mix' ? [mount, get] : [mount];
+const requests = what === 'get' ? [get] : what === 'mix' ? steadyCycle(token) : [mount];
 await load.run({ socketPath: socket, requests, connections: Number(conns), durationSec: 1 }); // warm-up
 const cpu0 = cpuMicros(proxy.pid);
 let r = await load.run({ socketPath: socket, requests, connections: what === 'burst' ? 16 : Number(conns), durationSec: Number(secs) });
