@@ -28,6 +28,18 @@ import { forwarderRows, type ForwarderRow } from './forwarders.js';
 import { DOCKER_NAME, GET, MOUNT, req, steadyCycle } from './requests.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
+const README = path.join(HERE, 'README.md');
+
+/** bench/README.md with the report between `<!-- results:start -->` and `<!-- results:end -->`. */
+export function spliceResults(doc: string, when: string, machine: Record<string, unknown>, report: string): string {
+  const START = '<!-- results:start -->';
+  const END = '<!-- results:end -->';
+  const s = doc.indexOf(START);
+  const e = doc.indexOf(END);
+  if (s < 0 || e < s) throw new Error(`bench/README.md has no ${START} ... ${END} section`);
+  const head = `Run of ${when.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpus} × ${machine.cpu}, Node ${machine.node}; all figures in bench/results.json.`;
+  return `${doc.slice(0, s)}${START}\n${head}\n\n\`\`\`\n${report}\n\`\`\`\n${doc.slice(e)}`;
+}
 const SECTIONS = ['hot', 'cold', 'steady', 'startup', 'verify', 'forwarders'] as const;
 type Section = (typeof SECTIONS)[number];
 
@@ -420,50 +432,64 @@ results.seconds = Math.round((Date.now() - started) / 1000);
 writeFileSync(outFile, JSON.stringify(results, null, 2) + '\n');
 
 // ---- the report -------------------------------------------------------------------------------
-out();
-const hotRows = results.hot as HotRow[] | undefined;
-if (hotRows) {
-  out('1. Pass-through and hot path (trivial backend; load from a separate process)');
-  out(
-    table(
-      ['call', 'conns', 'direct req/s', 'p50 ms', 'p99 ms', 'proxied req/s', 'p50 ms', 'p99 ms', 'proxied/direct', '+p50 ms', 'proxy CPU µs/req'],
-      hotRows.map((r) => [r.call === 'Get' ? 'Get (pass-through)' : 'Mount token_secret', r.connections, r.direct.requestsPerSecond, r.direct.latencyMs.p50, r.direct.latencyMs.p99, r.proxied.requestsPerSecond, r.proxied.latencyMs.p50, r.proxied.latencyMs.p99, r.ratio, r.addedP50Ms, r.proxyCpuMicrosPerRequest]),
-    ),
-  );
+// Printed, and (for a full run into bench/results.json) put in bench/README.md under "Latest results".
+const report: string[] = [];
+const print = out;
+const outReport = (l = ''): void => {
+  report.push(...l.split('\n'));
+  print(l);
+};
+{
+  const out = outReport;
   out();
+  const hotRows = results.hot as HotRow[] | undefined;
+  if (hotRows) {
+    out('1. Pass-through and hot path (trivial backend; load from a separate process)');
+    out(
+      table(
+        ['call', 'conns', 'direct req/s', 'p50 ms', 'p99 ms', 'proxied req/s', 'p50 ms', 'p99 ms', 'proxied/direct', '+p50 ms', 'proxy CPU µs/req'],
+        hotRows.map((r) => [r.call === 'Get' ? 'Get (pass-through)' : 'Mount token_secret', r.connections, r.direct.requestsPerSecond, r.direct.latencyMs.p50, r.direct.latencyMs.p99, r.proxied.requestsPerSecond, r.proxied.latencyMs.p50, r.proxied.latencyMs.p99, r.ratio, r.addedP50Ms, r.proxyCpuMicrosPerRequest]),
+      ),
+    );
+    out();
+  }
+  const c = results.cold as ColdResult | undefined;
+  if (c) {
+    out(`2. Cold path: ${c.burst} concurrent Mounts naming one token_secret never read before; DC/OS latency ${c.dcosLatencyMs} ms; the proxy logged in at start (${c.loginsAtStart} login)`);
+    out(
+      table(
+        ['proxy', 'wall ms', 'DC/OS GETs', 'logins', 'p50 ms', 'p99 ms'],
+        [
+          ['running (served another secret first)', c.running.wallMs, c.running.dcosSecretGets, c.running.dcosLogins, c.running.latencyMs.p50, c.running.latencyMs.p99],
+          ['just started (no JIT yet)', c.fresh.wallMs, c.fresh.dcosSecretGets, c.fresh.dcosLogins, c.fresh.latencyMs.p50, c.fresh.latencyMs.p99],
+        ],
+      ),
+    );
+    out();
+  }
+  const s = results.steady as SteadyResult | undefined;
+  if (s) out(`3. Steady state: ${s.requests.toLocaleString('en-US')} mixed requests at ${s.requestsPerSecond}/s, ${s.proxyCpuMicrosPerRequest} µs proxy CPU/request; RSS ${s.rssMiB.atStart} → ${s.rssMiB.afterWarmUp} (warm) → ${s.rssMiB.atEnd} MiB: ${s.growthMiB >= 0 ? '+' : ''}${s.growthMiB} MiB over the run\n`);
+  const st = results.startup as StartupResult | undefined;
+  if (st) out(`4. Start-up: ${st.medianMs} ms from spawn to the first Activate answered (runs: ${st.runs.join(', ')}; node -e 0 alone: ${st.nodeAloneMs} ms)\n`);
+  const v = results.verify as VerifyRow[] | undefined;
+  if (v) {
+    out('5. Token verification (TokenVerifier, one in flight)');
+    out(table(['algorithm', 'uncached /s', 'cached /s', 'µs per cached hit'], v.map((x) => [x.algorithm, x.uncachedPerSecond, x.cachedPerSecond, x.cachedMicros])));
+    out();
+  }
+  const f = results.forwarders as ForwarderRow[] | undefined;
+  if (f) {
+    out('6. Forwarders on the same trivial backend, Get at 16 connections');
+    out(table(['forwarder', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'], f.map((x) => [x.forwarder, x.requestsPerSecond, x.latencyMs.p50, x.latencyMs.p99, x.cpuMicrosPerRequest])));
+    out();
+  }
+  if (targets.length) {
+    out(smoke ? 'Targets (a smoke run measures too little to judge them)' : 'Targets');
+    out(table(['target', 'measured', 'limit', ''], targets.map((t) => [t.what, `${t.measured} ${t.unit}`, `${t.kind === 'max' ? '≤' : '≥'} ${t.limit.toLocaleString('en-US')} ${t.unit}`, t.met ? 'met' : 'MISSED'])));
+  }
 }
-const c = results.cold as ColdResult | undefined;
-if (c) {
-  out(`2. Cold path: ${c.burst} concurrent Mounts naming one token_secret never read before; DC/OS latency ${c.dcosLatencyMs} ms; the proxy logged in at start (${c.loginsAtStart} login)`);
-  out(
-    table(
-      ['proxy', 'wall ms', 'DC/OS GETs', 'logins', 'p50 ms', 'p99 ms'],
-      [
-        ['running (served another secret first)', c.running.wallMs, c.running.dcosSecretGets, c.running.dcosLogins, c.running.latencyMs.p50, c.running.latencyMs.p99],
-        ['just started (no JIT yet)', c.fresh.wallMs, c.fresh.dcosSecretGets, c.fresh.dcosLogins, c.fresh.latencyMs.p50, c.fresh.latencyMs.p99],
-      ],
-    ),
-  );
-  out();
-}
-const s = results.steady as SteadyResult | undefined;
-if (s) out(`3. Steady state: ${s.requests.toLocaleString('en-US')} mixed requests at ${s.requestsPerSecond}/s, ${s.proxyCpuMicrosPerRequest} µs proxy CPU/request; RSS ${s.rssMiB.atStart} → ${s.rssMiB.afterWarmUp} (warm) → ${s.rssMiB.atEnd} MiB: ${s.growthMiB >= 0 ? '+' : ''}${s.growthMiB} MiB over the run\n`);
-const st = results.startup as StartupResult | undefined;
-if (st) out(`4. Start-up: ${st.medianMs} ms from spawn to the first Activate answered (runs: ${st.runs.join(', ')}; node -e 0 alone: ${st.nodeAloneMs} ms)\n`);
-const v = results.verify as VerifyRow[] | undefined;
-if (v) {
-  out('5. Token verification (TokenVerifier, one in flight)');
-  out(table(['algorithm', 'uncached /s', 'cached /s', 'µs per cached hit'], v.map((x) => [x.algorithm, x.uncachedPerSecond, x.cachedPerSecond, x.cachedMicros])));
-  out();
-}
-const f = results.forwarders as ForwarderRow[] | undefined;
-if (f) {
-  out('6. Forwarders on the same trivial backend, Get at 16 connections');
-  out(table(['forwarder', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'], f.map((x) => [x.forwarder, x.requestsPerSecond, x.latencyMs.p50, x.latencyMs.p99, x.cpuMicrosPerRequest])));
-  out();
-}
-if (targets.length) {
-  out(smoke ? 'Targets (a smoke run measures too little to judge them)' : 'Targets');
-  out(table(['target', 'measured', 'limit', ''], targets.map((t) => [t.what, `${t.measured} ${t.unit}`, `${t.kind === 'max' ? '≤' : '≥'} ${t.limit.toLocaleString('en-US')} ${t.unit}`, t.met ? 'met' : 'MISSED'])));
+if (!smoke && !argv.out && only.size === SECTIONS.length) {
+  writeFileSync(README, spliceResults(readFileSync(README, 'utf8'), results.when as string, results.machine as Record<string, unknown>, report.join('\n').trim()));
+  out(`results also written into ${path.relative(process.cwd(), README)} (Latest results)`);
 }
 out(`\nresults: ${path.relative(process.cwd(), outFile) || outFile} (${results.seconds} s)`);
