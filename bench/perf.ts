@@ -7,6 +7,7 @@
  *   npm run bench -- --only hot,cold      some sections: hot, cold, steady, startup, verify, forwarders
  *   npm run bench -- --out /tmp/r.json    write the results elsewhere (--smoke writes to a temp file)
  *   npm run bench -- --dcos-latency 0     the cold path without DC/OS latency (what the proxy itself costs)
+ *   npm run bench -- --only steady --steady 300000   a longer steady state (does RSS level off?)
  *   PXA_BENCH_BIN=/other/dist/cli/main.js  measure another build (to compare before and after)
  *
  * Processes (bench/stack.ts): the load generator (autocannon), the trivial backend and the proxy (the
@@ -49,6 +50,7 @@ const { values: argv } = parseArgs({
     only: { type: 'string' },
     out: { type: 'string' },
     'dcos-latency': { type: 'string' },
+    steady: { type: 'string' },
   },
 });
 const smoke = argv.smoke === true;
@@ -61,6 +63,7 @@ const SIZE = smoke
   ? { connections: [16], warmSec: 0, runSec: 0.3, rounds: 1, burst: 20, warmBursts: 1, steady: 1_000, steadyWarm: 0, startups: 1, verifySec: 0.05 }
   : { connections: [1, 16], warmSec: 1, runSec: 4, rounds: 3, burst: 200, warmBursts: 10, steady: 100_000, steadyWarm: 5_000, startups: 7, verifySec: 1 };
 const DCOS_LATENCY_MS = Number(argv['dcos-latency'] ?? 20);
+if (argv.steady) SIZE.steady = Number(argv.steady);
 
 const out = (l = ''): void => void process.stdout.write(`${l}\n`);
 const r1 = (x: number): number => Math.round(x * 10) / 10;

@@ -4,7 +4,8 @@
  *   - the DC/OS double (IAM + Secret Store over HTTPS with a CA), in this process: it only works on
  *     the cold path, and its counters are read directly;
  *   - pxd-auth-proxy itself: the built bin (dist/cli/main.js serve), started as an operator would,
- *     logging in to DC/OS with a service account and writing its JSON log lines to a file;
+ *     logging in to DC/OS with a service account, its admin listener on, and writing its JSON log
+ *     lines to a file;
  *   - the load generator (bench/load.ts, autocannon), its own process.
  * CPU time and RSS of a process are read from /proc/<pid>, so nothing is added to what is measured.
  */
@@ -172,6 +173,8 @@ export async function makeWorld(token: string, dcosLatencyMs: number): Promise<B
           '--dcos-service-account', SA,
           '--dcos-private-key-file', keyFile,
           '--jwt-issuer', ISSUER,
+          // As shipped (plugin/pxd-auth-proxy.yaml): the admin listener on, metrics counted.
+          '--admin-listen', `unix:${path.join(dir, `admin-${n}.sock`)}`,
           ...extra,
         ],
         env: { PATH: process.env.PATH, PORTWORX_AUTH_JWT_SHAREDSECRET: SHARED_SECRET },
