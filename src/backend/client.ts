@@ -50,8 +50,8 @@ export class BackendClient {
   /**
    * One call. Uses the pool's dispatch() with a handler that collects the reply: undici's leanest API
    * (no Readable body, no async iterator, no AbortSignal). The timeout covers the whole call, waiting
-   * for a free connection included, with one timer cleared at the end: AbortSignal.timeout() would
-   * keep every signal alive until its timer fires (+100 MiB RSS under load; bench/README.md).
+   * for a free connection included, with one timer cleared at the end. The request() form with an
+   * AbortSignal.timeout() per call grew RSS by 95 MiB over 100,000 requests (bench/README.md).
    */
   call(endpoint: string, body: unknown, timeoutMs: number, signal?: AbortSignal): Promise<BackendReply> {
     const payload = JSON.stringify(body) + '\n';
@@ -80,16 +80,8 @@ export class BackendClient {
         if (signal.aborted) return onAbort();
         signal.addEventListener('abort', onAbort, { once: true });
       }
-      this.pool.dispatch(
-        {
-          path: `/${endpoint}`,
-          method: 'POST',
-          headers: HEADERS,
-          body: payload,
-          headersTimeout: timeoutMs,
-          bodyTimeout: timeoutMs,
-        },
-        {
+      try {
+        this.dispatch(endpoint, payload, timeoutMs, {
           onRequestStart: (c) => {
             controller = c;
             // Given up while it waited for a connection: never send it.
@@ -106,9 +98,18 @@ export class BackendClient {
             settle(undefined, { status, json: parseObject(text), text });
           },
           onResponseError: (_c, err) => settle(err),
-        },
-      );
+        });
+      } catch (e) {
+        settle(e);
+      }
     });
+  }
+
+  private dispatch(endpoint: string, payload: string, timeoutMs: number, handler: Dispatcher.DispatchHandler): void {
+    this.pool.dispatch(
+      { path: `/${endpoint}`, method: 'POST', headers: HEADERS, body: payload, headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
+      handler,
+    );
   }
 
   private mapError(e: unknown, endpoint: string, timeoutMs: number): ProxyError {

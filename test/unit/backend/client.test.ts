@@ -113,6 +113,13 @@ describe('BackendClient', () => {
     expect(Date.now() - t0).toBeLessThan(1_000);
   });
 
+  it('refuses a call after close() with an error, not a hang or a crash', async () => {
+    const { c } = await client((_req, res) => res.end('{"Err":""}'));
+    await c.close();
+    const e = await failure(c.call('VolumeDriver.Get', { Name: 'v1' }, 1_000));
+    expect(e.code).toBe('BACKEND_UNREACHABLE');
+  });
+
   it('names an absent backend BACKEND_UNREACHABLE, with a hint', async () => {
     const c = new BackendClient(path.join(os.tmpdir(), `pxa-none-${process.pid}.sock`), 'unix:///run/docker/plugins/pxd.sock');
     cleanups.push(() => c.close());
