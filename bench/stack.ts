@@ -195,13 +195,13 @@ export interface ProxyChild extends Child {
 }
 
 /** The real bin, its log lines (JSON, info) going to a file as they would go to journald. */
-export async function startProxy(world: BenchWorld, socket: string, opts: { nodeArgs?: string[]; extra?: string[]; env?: NodeJS.ProcessEnv } = {}): Promise<ProxyChild> {
+export async function startProxy(world: BenchWorld, socket: string, opts: { nodeArgs?: string[]; extra?: string[]; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<ProxyChild> {
   const { args, env: baseEnv } = world.proxyArgs(socket, opts.extra);
   const env = { ...baseEnv, ...opts.env };
   const logFile = `${socket}.log`;
   const fd = openSync(logFile, 'a');
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], { env, stdio: ['ignore', fd, fd], cwd: world.dir });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, ...args], { env, stdio: ['ignore', fd, fd], cwd: world.dir });
   closeSync(fd);
   const died = new Promise<never>((_r, reject) => proc.once('exit', (code) => reject(new Error(`proxy exited (${code}); see ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-2000)}`))));
   await Promise.race([waitForActivate(socket), died]);
