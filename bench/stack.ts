@@ -3,9 +3,10 @@
  *   - the trivial backend (bench/backend.ts), its own process;
  *   - the DC/OS double (IAM + Secret Store over HTTPS with a CA), in this process: it only works on
  *     the cold path, and its counters are read directly;
- *   - pxd-auth-proxy itself: the built bin (dist/cli/main.js serve), started as an operator would,
- *     logging in to DC/OS with a service account, its admin listener on, and writing its JSON log
- *     lines to a file;
+ *   - pxd-auth-proxy itself: the built bin (dist/cli/main.js serve), started as the shipped systemd
+ *     unit starts it (a YAML file like plugin/pxd-auth-proxy.yaml, the DC/OS service account in the
+ *     environment), logging in to DC/OS, its admin listener on, and writing its JSON log lines to a
+ *     file;
  *   - the load generator (bench/load.ts, autocannon), its own process.
  * CPU time and RSS of a process are read from /proc/<pid>, so nothing is added to what is measured.
  */
@@ -150,6 +151,42 @@ export async function makeWorld(token: string, dcosLatencyMs: number): Promise<B
     grants: { [SA]: ['dcos:secrets:default:/pwx/secrets/* read'] },
     slowMs: dcosLatencyMs,
   });
+  // The shipped configuration (plugin/pxd-auth-proxy.yaml and .env), pointed at this world.
+  const sharedSecretFile = path.join(dir, 'shared-secret');
+  writeFileSync(sharedSecretFile, SHARED_SECRET, { mode: 0o600 });
+  const configFile = path.join(dir, 'pxd-auth-proxy.yaml');
+  writeFileSync(
+    configFile,
+    [
+      `backend: unix://${path.join(dir, 'backend.sock')}`,
+      `mountsRoot: ${mountsRoot}`,
+      'backendTimeout: 90',
+      'secrets: dcos',
+      'issuers:',
+      `  - name: ${ISSUER}`,
+      `    sharedSecretFile: ${sharedSecretFile}`,
+      'usernameClaim: sub',
+      'clockTolerance: 0',
+      'requiredClaims: [iss, sub, exp, iat, name, email]',
+      'tokenCacheSize: 10000',
+      'policy:',
+      '  roles:',
+      '    system.admin: [create, remove, mount]',
+      '    system.user: [create, remove, mount]',
+      '    system.view: []',
+      '  bindings: []',
+      'volumeSecrets: []',
+      'logLevel: info',
+      'logPretty: false',
+      'dcos:',
+      `  DCOS_CLUSTER_URL: ${dcos.url}`,
+      `  DCOS_SECRETS_CA_CERT_FILE: ${pki.ca.certFile}`,
+      '  PXD_AUTH_SECRET_CACHE_TTL: 60',
+      '  PXD_AUTH_SECRET_MAX_STALE: 300',
+      '  PXD_AUTH_DCOS_TIMEOUT: 20',
+      '',
+    ].join('\n'),
+  );
   let n = 0;
   return {
     dir,
@@ -159,25 +196,18 @@ export async function makeWorld(token: string, dcosLatencyMs: number): Promise<B
     dcos,
     token,
     proxyArgs(socket, extra = []) {
-      const state = path.join(dir, `state-${++n}`);
+      n++;
       return {
+        // What differs between the proxies of one run: socket, state and admin listener (on, as shipped).
         args: [
           'serve',
+          '--config', configFile,
           '--socket', socket,
-          '--backend', `unix://${path.join(dir, 'backend.sock')}`,
-          '--mounts-root', mountsRoot,
-          '--state-dir', state,
-          '--secrets', 'dcos',
-          '--dcos-url', dcos.url,
-          '--dcos-ca-file', pki.ca.certFile,
-          '--dcos-service-account', SA,
-          '--dcos-private-key-file', keyFile,
-          '--jwt-issuer', ISSUER,
-          // As shipped (plugin/pxd-auth-proxy.yaml): the admin listener on, metrics counted.
+          '--state-dir', path.join(dir, `state-${n}`),
           '--admin-listen', `unix:${path.join(dir, `admin-${n}.sock`)}`,
           ...extra,
         ],
-        env: { PATH: process.env.PATH, PORTWORX_AUTH_JWT_SHAREDSECRET: SHARED_SECRET },
+        env: { PATH: process.env.PATH, DCOS_SERVICE_ACCOUNT: SA, DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile },
       };
     },
     async close() {
