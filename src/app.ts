@@ -104,6 +104,9 @@ export class RunningProxy {
       await localDriver?.close();
       throw e;
     }
+    // Log in to the secret store now, once the socket answers: a burst of first Mounts then waits
+    // for one secret read only, and a bad CA or credential shows in the log before any request.
+    if (!opts.secrets) gen.secrets.warm?.();
     return self;
   }
 
@@ -118,8 +121,8 @@ export class RunningProxy {
     const verifier = new TokenVerifier(config.verifier);
     const sameSecrets = reuse && JSON.stringify(reuse.config.secrets) === JSON.stringify(config.secrets);
     const secrets = opts.secrets ?? (sameSecrets ? reuse.secrets : createSecretStore(config, logger));
-    // A store made here logs in now: a burst of first Mounts then waits for one secret read only.
-    if (!opts.secrets && !sameSecrets) secrets.warm?.();
+    // A store made by a reload logs in at once (at start, once the socket listens: see start()).
+    if (reuse && !opts.secrets && !sameSecrets) secrets.warm?.();
     const backend =
       reuse?.backend ??
       (localDriver

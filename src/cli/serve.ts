@@ -2,8 +2,7 @@ import type http from 'node:http';
 import { loadConfig, type Config } from '../config/load.js';
 import { createLogger } from '../audit/logger.js';
 import { startProxy, type RunningProxy } from '../app.js';
-import { ProxyMetrics } from '../admin/metrics.js';
-import { createAdminApp, listenAdmin } from '../admin/server.js';
+import { DeferredObserver } from '../admin/deferred-observer.js';
 import { prepareEmbedded, embeddedBanner, type EmbeddedSetup } from './embedded.js';
 
 /** Resolve the configuration the way `serve` does (embedded defaults included). */
@@ -25,21 +24,14 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
   }
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
   let running: RunningProxy | undefined;
-  const metrics = new ProxyMetrics({
-    verifierStats: () => running?.verifier.stats() ?? { hits: 0, misses: 0, size: 0 },
-    secretStats: () => running?.secrets.stats?.(),
-  });
+  // Metrics exist only to be scraped: without the admin listener nothing is counted.
+  const observer = config.adminListen ? new DeferredObserver() : undefined;
   let admin: http.Server | undefined;
   try {
-    running = await startProxy(config, logger, { observer: metrics.observer });
-    if (config.adminListen) {
-      const r = running;
-      const app = createAdminApp(metrics, {
-        listening: () => r.server.listening,
-        backend: backendProbe(r),
-        secrets: () => r.secrets.ready(),
-      });
-      admin = await listenAdmin(app, config.adminListen, logger);
+    running = await startProxy(config, logger, { observer });
+    if (config.adminListen && observer) {
+      const { startAdmin } = await import('../admin/start.js');
+      admin = await startAdmin(running, observer, config.adminListen, logger);
     }
   } catch (e) {
     logger.fatal({ err: e }, 'could not start');
@@ -88,18 +80,4 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-}
-
-/** Readiness of the backend: it answers Activate within 2 s (cached 5 s so scrapes stay cheap). */
-function backendProbe(r: RunningProxy): () => Promise<boolean> {
-  let last = { at: 0, ok: false };
-  return async () => {
-    if (Date.now() - last.at < 5_000) return last.ok;
-    const ok = await r.backend.call('Plugin.Activate', {}, 2_000).then(
-      (reply) => reply.status === 200 && Array.isArray(reply.json?.Implements),
-      () => false,
-    );
-    last = { at: Date.now(), ok };
-    return ok;
-  };
 }

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { execFile } from 'node:child_process';
+import http from 'node:http';
 import { promisify } from 'node:util';
 import os from 'node:os';
 import path from 'node:path';
@@ -152,6 +153,52 @@ describe('metrics', () => {
     const ready = await request(app).get('/readyz');
     expect(ready.status).toBe(503);
     expect(ready.body.checks).toEqual({ socket: true, backend: true, secrets: false });
+  });
+});
+
+describe('the admin listener of the real process', () => {
+  let proc: ProxyProcess | undefined;
+  afterEach(async () => proc?.stop('SIGKILL'));
+
+  function httpGet(socketPath: string, p: string): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      http
+        .get({ socketPath, path: p }, (res) => {
+          let text = '';
+          res.setEncoding('utf8');
+          res.on('data', (c: string) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+        })
+        .on('error', reject);
+    });
+  }
+
+  it('starts after the plugin socket and still counts the requests served before it was up', async () => {
+    const socket = path.join(dir, 'adm.sock');
+    const adminSocket = path.join(dir, 'adm-admin.sock');
+    proc = startProxyProcess([
+      'serve', '--socket', socket, '--backend', `unix://${pxd.socketPath}`, '--mounts-root', path.join(dir, 'mounts'),
+      '--secrets', `file:${path.join(dir, 'secrets')}`, '--state-dir', path.join(dir, 'adm-state'),
+      '--jwt-issuer', ISSUER, '--admin-listen', `unix:${adminSocket}`,
+    ], { PORTWORX_AUTH_JWT_SHAREDSECRET: SHARED_SECRET });
+    // As dockerd would: call as soon as the socket answers, without waiting for any log line.
+    let activates = 0;
+    for (;;) {
+      const ok = await callPlugin(socket, 'Plugin.Activate').then(() => true, () => false);
+      if (ok) break;
+      activates++;
+      if (activates > 500) throw new Error(`the plugin socket never answered:\n${proc.lines.join('\n')}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const gets = await Promise.all([1, 2, 3, 4, 5].map(() => callPlugin(socket, 'VolumeDriver.Get', { Name: 'no-such-volume' })));
+    expect(gets.every((g) => typeof g.json.Err === 'string' && g.json.Err !== '')).toBe(true);
+    await proc.waitFor(/admin listener on/);
+    const metrics = await httpGet(adminSocket, '/metrics');
+    expect(metrics.status).toBe(200);
+    expect(metrics.text).toMatch(/pxd_auth_requests_total\{endpoint="Plugin.Activate",outcome="ok"\} 1\n/);
+    expect(metrics.text).toMatch(/pxd_auth_requests_total\{endpoint="VolumeDriver.Get",outcome="backend_err"\} 5\n/);
+    expect(metrics.text).toMatch(/pxd_auth_backend_duration_seconds_count\{endpoint="VolumeDriver.Get",outcome="ok"\} 5\n/);
+    expect((await httpGet(adminSocket, '/healthz')).status).toBe(200);
   });
 });
 
