@@ -36,10 +36,16 @@ export class BackendClient {
     readonly socketPath: string,
     /** How the backend is named in error texts (`unix:///run/docker/plugins/pxd.sock`). */
     readonly label: string,
+    /**
+     * Most connections to the backend; default none. dockerd's own plugin client has no cap: a burst
+     * of Mounts (pxd takes seconds each) reaches pxd at once instead of queueing behind each other.
+     * The calls in flight are bounded by the callers anyway, one per request Docker has open.
+     */
+    maxConnections: number | null = null,
   ) {
     this.pool = new Pool('http://plugin', {
       socketPath,
-      connections: 32,
+      connections: maxConnections,
       pipelining: 1,
       keepAliveTimeout: 30_000,
       connect: { timeout: 5_000 },

@@ -393,3 +393,22 @@ describe('connections', () => {
     expect(b.json.Err).toBe('');
   });
 });
+
+describe('concurrency', () => {
+  it('passes a burst of slow Mounts to pxd all at once, as dockerd would send them without the proxy', async () => {
+    // dockerd's plugin client has no limit on connections: 100 containers starting together reach
+    // pxd together. A pool cap would queue them behind each other's (slow, real) Mounts.
+    const created = await callPlugin(stack.socket, 'VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=burst1' });
+    expect(created.json.Err).toBe('');
+    stack.pxd.faults.delayMs = 300;
+    const n = 100;
+    const replies = await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        callPlugin(stack.socket, 'VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=burst1', ID: `c${i}` }, { freshConnection: true }),
+      ),
+    );
+    expect(replies.map((r) => r.json.Err)).toEqual(Array(n).fill(''));
+    expect(stack.pxd.maxInFlight).toBe(n);
+    stack.pxd.faults.delayMs = 0;
+  });
+});

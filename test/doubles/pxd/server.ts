@@ -138,6 +138,8 @@ export interface PxdDouble {
    * or its resolution failed.
    */
   lastToken(endpoint: string): string | undefined;
+  /** the most requests it was handling at once (Go's net/http serves each connection concurrently) */
+  readonly maxInFlight: number;
   /** forget volumes, requests, tokens and secret lookups; clear the faults */
   reset(): void;
 }
@@ -699,6 +701,8 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
     send(res, reply);
   }
 
+  let inFlight = 0;
+  let maxInFlight = 0;
   const server = http.createServer((req, res) => {
     if (faults.down) {
       req.socket.destroy();
@@ -707,7 +711,8 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      void handle(req, res, Buffer.concat(chunks).toString('utf8'));
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      void handle(req, res, Buffer.concat(chunks).toString('utf8')).finally(() => inFlight--);
     });
     req.on('error', () => undefined);
   });
@@ -748,7 +753,11 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
     faults,
     secretLookups,
     lastToken: (endpoint: string) => tokens.get(normalizeEndpoint(endpoint)),
+    get maxInFlight() {
+      return maxInFlight;
+    },
     reset: () => {
+      maxInFlight = 0;
       requests.length = 0;
       volumes.clear();
       tokens.clear();

@@ -28,7 +28,7 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function client(handler: http.RequestListener): Promise<{ c: BackendClient; requests: string[] }> {
+async function client(handler: http.RequestListener, maxConnections: number | null = null): Promise<{ c: BackendClient; requests: string[] }> {
   const requests: string[] = [];
   const b = await backend((req, res) => {
     let body = '';
@@ -38,7 +38,7 @@ async function client(handler: http.RequestListener): Promise<{ c: BackendClient
       handler(req, res);
     });
   });
-  const c = new BackendClient(b.socket, 'unix://pxd.sock');
+  const c = new BackendClient(b.socket, 'unix://pxd.sock', maxConnections);
   cleanups.push(() => b.close(), () => c.close());
   return { c, requests };
 }
@@ -88,7 +88,7 @@ describe('BackendClient', () => {
 
   it('counts the wait for a free connection in the timeout (every connection busy)', async () => {
     const arrivals: number[] = [];
-    const { c } = await client(() => void arrivals.push(Date.now())); // never answers: holds all 32 connections
+    const { c } = await client(() => void arrivals.push(Date.now()), 32); // never answers: holds all 32 connections
     const t0 = Date.now();
     const calls = Array.from({ length: 40 }, (_, i) => failure(c.call('VolumeDriver.Mount', { Name: `name=v${i}` }, 400)));
     const errors = await Promise.all(calls);
