@@ -14,18 +14,20 @@
 # /var/lib/osd/mounts is not mounted: the proxy only checks the mountpoint strings pxd returns;
 # dockerd, not the proxy, bind-mounts them into containers.
 
-# ---- build: compile TypeScript, then keep production dependencies only ----------------------
+# ---- build: compile TypeScript, bundle, then keep production dependencies only -------------
 FROM node:20-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 # --ignore-scripts: "prepare" would compile before the sources are here; the build runs below.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
+# tsc, then esbuild bundles dist/bin/pxd-auth-proxy.js (scripts/bundle.mjs: start-up).
 RUN npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
-# ---- runtime: node, the compiled proxy, its production dependencies, the example files -------
+# ---- runtime: node, the bundled proxy, its production dependencies, the example files --------
 FROM node:20-bookworm-slim AS runtime
 LABEL org.opencontainers.image.title="pxd-auth-proxy" \
       org.opencontainers.image.description="Docker volume plugin pxd-auth: token_secret resolution, JWT verification and policy in front of Portworx pxd" \
@@ -49,5 +51,5 @@ USER root
 # node itself makes the call: the slim image has no curl.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:9102/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-ENTRYPOINT ["node", "/app/dist/cli/main.js"]
+ENTRYPOINT ["node", "/app/dist/bin/pxd-auth-proxy.js"]
 CMD ["serve", "--admin-listen", "127.0.0.1:9102"]

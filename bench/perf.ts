@@ -8,7 +8,7 @@
  *   npm run bench -- --out /tmp/r.json    write the results elsewhere (--smoke writes to a temp file)
  *   npm run bench -- --dcos-latency 0     the cold path without DC/OS latency (what the proxy itself costs)
  *   npm run bench -- --only steady --steady 300000   a longer steady state (does RSS level off?)
- *   PXA_BENCH_BIN=/other/dist/cli/main.js  measure another build (to compare before and after)
+ *   PXA_BENCH_BIN=/other/dist/bin/pxd-auth-proxy.js  measure another build (to compare before and after)
  *
  * Processes (bench/stack.ts): the load generator (autocannon), the trivial backend and the proxy (the
  * built bin, as an operator runs it) each in their own process; the DC/OS double here.

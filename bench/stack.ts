@@ -3,7 +3,7 @@
  *   - the trivial backend (bench/backend.ts), its own process;
  *   - the DC/OS double (IAM + Secret Store over HTTPS with a CA), in this process: it only works on
  *     the cold path, and its counters are read directly;
- *   - pxd-auth-proxy itself: the built bin (dist/cli/main.js serve), started as the shipped systemd
+ *   - pxd-auth-proxy itself: the built bin (dist/bin/pxd-auth-proxy.js serve), started as the shipped systemd
  *     unit starts it (a YAML file like plugin/pxd-auth-proxy.yaml, the DC/OS service account in the
  *     environment), logging in to DC/OS, its admin listener on, and writing its JSON log lines to a
  *     file;
@@ -22,7 +22,7 @@ import type { LoadJob, LoadResult } from './load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 /** The proxy measured: this checkout's build, or another one's (PXA_BENCH_BIN, to compare two builds). */
-export const BIN = process.env.PXA_BENCH_BIN ?? path.resolve(HERE, '..', 'dist', 'cli', 'main.js');
+export const BIN = process.env.PXA_BENCH_BIN ?? path.resolve(HERE, '..', 'dist', 'bin', 'pxd-auth-proxy.js');
 export const ISSUER = 'bench.pxd-auth.example';
 /** A shared secret of the bench's own (HS256), as an operator would configure with PORTWORX_AUTH_JWT_SHAREDSECRET. */
 export const SHARED_SECRET = 'bench-shared-secret-0123456789abcdef';

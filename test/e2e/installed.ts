@@ -122,7 +122,7 @@ export async function installFromPluginFiles(o: InstallOptions): Promise<Install
   const socketMode = parseInt(sock.get('SocketMode')![0]!, 8);
   const execStart = rewrite(svc.get('ExecStart')![0]!).split(/\s+/);
   if (execStart[0] !== INSTALLED_BIN) throw new Error(`ExecStart runs ${execStart[0]}, not ${INSTALLED_BIN}`);
-  const command = [process.execPath, path.join(REPO_ROOT, 'dist', 'cli', 'main.js'), ...execStart.slice(1)];
+  const command = [process.execPath, path.join(REPO_ROOT, 'dist', 'bin', 'pxd-auth-proxy.js'), ...execStart.slice(1)];
   const envFiles = (svc.get('EnvironmentFile') ?? []).map((f) => rewrite(f.replace(/^-/, '')));
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
   for (const f of envFiles) Object.assign(env, readEnvironmentFile(f));

@@ -1,5 +1,5 @@
 /**
- * The proxy as a real process (`node dist/cli/main.js serve ...`), the way an operator runs it: its
+ * The proxy as a real process (`node dist/bin/pxd-auth-proxy.js serve ...`), the way an operator runs it: its
  * own environment, its log in a file, stopped by pid with SIGTERM.
  */
 import { existsSync, readFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Daemon, socketAnswers } from './dockerd.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const PROXY_MAIN = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+export const PROXY_MAIN = path.join(REPO_ROOT, 'dist', 'bin', 'pxd-auth-proxy.js');
 
 export interface ProxyProcessOptions {
   socket: string;

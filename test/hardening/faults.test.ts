@@ -391,7 +391,7 @@ describe('backend faults', () => {
 });
 
 // =================================================================================================
-const MAIN = path.join(REPO_ROOT, 'dist', 'cli', 'main.js');
+const MAIN = path.join(REPO_ROOT, 'dist', 'bin', 'pxd-auth-proxy.js');
 
 class Child {
   proc: ChildProcess | undefined;

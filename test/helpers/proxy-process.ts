@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/cli/main.js');
+export const BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dist/bin/pxd-auth-proxy.js');
 
 export interface ProxyProcess {
   child: ChildProcess;
@@ -14,7 +14,7 @@ export interface ProxyProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** Run the real bin (built dist/) as dockerd would find it: a separate process with its own socket. */
+/** Run the real bin (the shipped bundle in dist/bin) as dockerd would find it: a separate process with its own socket. */
 export function startProxyProcess(args: string[], env: NodeJS.ProcessEnv = {}): ProxyProcess {
   const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];

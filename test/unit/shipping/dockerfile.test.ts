@@ -60,7 +60,7 @@ describe('Dockerfile', () => {
 
   it('runs node on the compiled CLI, serving with the admin listener the HEALTHCHECK calls', () => {
     const last = (op: string) => runtime.filter((i) => i.op === op).pop()?.args;
-    expect(JSON.parse(last('ENTRYPOINT')!)).toEqual(['node', '/app/dist/cli/main.js']);
+    expect(JSON.parse(last('ENTRYPOINT')!)).toEqual(['node', '/app/dist/bin/pxd-auth-proxy.js']);
     const cmd = JSON.parse(last('CMD')!) as string[];
     expect(cmd).toEqual(['serve', '--admin-listen', '127.0.0.1:9102']);
     const health = last('HEALTHCHECK')!;

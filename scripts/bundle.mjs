@@ -1,0 +1,30 @@
+// The shipped program: dist/bin/pxd-auth-proxy.js, one ESM file (plus the chunks loaded on demand)
+// bundled by esbuild from tsc's output in dist/.
+//
+// Why: resolving and reading the ~400 files of the unbundled program and its dependencies was the
+// largest single cost of start-up. Spawn-to-Activate fell by about a third (bench/README.md). The
+// code is tsc's, type-checked and unminified, so stack traces stay readable.
+//
+// Kept outside the bundle: pino and pino-pretty, because pino's transports (--log-pretty) start a
+// worker thread from a file path inside pino's own folder. They load from node_modules as before.
+import { rmSync } from 'node:fs';
+import { build } from 'esbuild';
+
+// Chunk names carry a hash: clear the last build's so none is left behind.
+rmSync('dist/bin', { recursive: true, force: true });
+await build({
+  entryPoints: { 'pxd-auth-proxy': 'dist/cli/main.js' },
+  outdir: 'dist/bin',
+  // The admin listener (express, prom-client) is imported once the plugin socket listens: a chunk
+  // of its own keeps it out of what start-up parses.
+  splitting: true,
+  chunkNames: 'chunks/[name]-[hash]',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  external: ['pino', 'pino-pretty'],
+  // The CommonJS dependencies (express, undici, yaml...) call require() for Node's own modules.
+  banner: { js: "import { createRequire as __pxaCreateRequire } from 'node:module'; const require = __pxaCreateRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
