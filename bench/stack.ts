@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startDcosDouble, type DcosDouble } from '../test/doubles/dcos/server.js';
 import { makeRsaKeyPair, makeTestPki, type TestPki } from '../test/doubles/dcos/pki.js';
+import { WebSocket } from 'undici';
 import type { LoadJob, LoadResult } from './load.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -238,4 +239,31 @@ export async function startProxy(world: BenchWorld, socket: string, opts: { node
   const startupMs = performance.now() - t0;
   died.catch(() => undefined);
   return { proc, pid: proc.pid!, stop: stopper(proc), startupMs, logFile };
+}
+
+/**
+ * A full garbage collection in a running proxy, through Node's own inspector: SIGUSR1 opens it
+ * (on the port given with --inspect-port=0, which changes nothing until then), and the DevTools
+ * command HeapProfiler.collectGarbage runs a full GC. The proxy's code is not changed. What V8
+ * would free at its next major GC is then not counted as growth, and what is retained still is.
+ */
+export async function fullGc(proxy: ProxyChild): Promise<void> {
+  const log = () => readFileSync(proxy.logFile, 'utf8');
+  let m = /Debugger listening on (ws:\/\/\S+)/.exec(log());
+  if (!m) {
+    process.kill(proxy.pid, 'SIGUSR1');
+    for (let i = 0; i < 500 && !(m = /Debugger listening on (ws:\/\/\S+)/.exec(log())); i++) await new Promise((r) => setTimeout(r, 10));
+    if (!m) throw new Error(`the proxy's inspector did not open; see ${proxy.logFile}`);
+  }
+  const ws = new WebSocket(m[1]!);
+  await new Promise<void>((resolve, reject) => {
+    ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+    ws.onmessage = (ev) => {
+      if (JSON.parse(String(ev.data)).id === 1) {
+        ws.close();
+        resolve();
+      }
+    };
+    ws.onerror = () => reject(new Error('could not reach the proxy inspector'));
+  });
 }
