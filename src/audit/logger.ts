@@ -24,7 +24,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   const base = {
     level: opts.level,
     base: { name: 'pxd-auth-proxy' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeByMillisecond(),
     formatters: {
       level: (label: string) => ({ level: label }),
       log: (obj: Record<string, unknown>) => scrubDeep(obj) as Record<string, unknown>,
@@ -41,6 +41,23 @@ export function createLogger(opts: LoggerOptions): Logger {
     return pino({ ...base, transport: { target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:standard' } } });
   }
   return pino(base, pino.destination({ dest: 1, sync: true }));
+}
+
+/**
+ * pino's isoTime, formatted once per millisecond: toISOString() was a sixth of the cost of an audit
+ * line, and under load many lines share a millisecond.
+ */
+function isoTimeByMillisecond(): () => string {
+  let last = -1;
+  let text = '';
+  return () => {
+    const now = Date.now();
+    if (now !== last) {
+      last = now;
+      text = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return text;
+  };
 }
 
 /** A logger that drops everything (library use, tests that do not look at logs). */

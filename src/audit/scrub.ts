@@ -11,8 +11,14 @@ const TOKEN_KV_RE = /\b(token|password|secret_key)=([^,\s"';&]+)/gi;
 
 const REDACTED = '***';
 
-/** Fields censored whatever they hold (at any depth of a log object). */
+/** Fields censored whatever they hold (at any depth of a log object), compared in lower case. */
 const SECRET_FIELDS: ReadonlySet<string> = new Set(['token', 'password', 'authorization']);
+const SECRET_FIELD_LENGTHS: ReadonlySet<number> = new Set([...SECRET_FIELDS].map((f) => f.length));
+
+function isSecretField(key: string): boolean {
+  // Most keys differ in length: no lower-cased copy of every key of every log line.
+  return SECRET_FIELD_LENGTHS.has(key.length) && SECRET_FIELDS.has(key.toLowerCase());
+}
 
 export function scrub(text: string): string {
   if (text.length === 0) return text;
@@ -22,17 +28,36 @@ export function scrub(text: string): string {
   return out;
 }
 
-/** Deep-scrub the string leaves of a log object (bounded depth; logs are small). */
+/**
+ * Deep-scrub the string leaves of a log object (bounded depth; logs are small). The input is never
+ * changed: a level that needs a change is copied, and a clean object is returned as it is (every
+ * log line goes through here, audit lines on the hot path included).
+ */
 export function scrubDeep(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return scrub(value);
   if (depth > 6 || value === null || typeof value !== 'object') return value;
-  if (Array.isArray(value)) return value.map((v) => scrubDeep(v, depth + 1));
   if (value instanceof Error) return { type: value.name, message: scrub(value.message) };
-  const out: Record<string, unknown> = {};
+  if (Array.isArray(value)) {
+    let copy: unknown[] | undefined;
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      const s = scrubDeep(v, depth + 1);
+      if (s !== v) (copy ??= value.slice())[i] = s;
+    }
+    return copy ?? value;
+  }
+  let copy: Record<string, unknown> | undefined;
   for (const k in value) {
     if (!Object.hasOwn(value, k)) continue;
     const v = (value as Record<string, unknown>)[k];
-    out[k] = SECRET_FIELDS.has(k.toLowerCase()) && v !== undefined && v !== null ? REDACTED : scrubDeep(v, depth + 1);
+    const s = isSecretField(k) && v !== undefined && v !== null ? REDACTED : scrubDeep(v, depth + 1);
+    if (s !== v) (copy ??= ownFields(value))[k] = s;
   }
+  return copy ?? value;
+}
+
+function ownFields(value: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k in value) if (Object.hasOwn(value, k)) out[k] = (value as Record<string, unknown>)[k];
   return out;
 }

@@ -18,6 +18,17 @@ describe('scrub', () => {
     expect(JSON.stringify(out)).not.toContain(JWT.split('.')[2]);
   });
 
+  it('never changes its input: a level with something to scrub is copied, a clean one returned as it is', () => {
+    const clean = { volume: 'v1', roles: ['system.user'], nested: { n: 1 } };
+    expect(scrubDeep(clean)).toBe(clean);
+    const dirty = { volume: `token=${JWT},name=v`, roles: ['system.user', JWT], nested: { Token: 'opaque' }, keep: { n: 1 } };
+    const before = JSON.stringify(dirty);
+    const out = scrubDeep(dirty) as typeof dirty;
+    expect(JSON.stringify(dirty)).toBe(before);
+    expect(out).toEqual({ volume: 'token=***,name=v', roles: ['system.user', '***'], nested: { Token: '***' }, keep: { n: 1 } });
+    expect(out.keep).toBe(dirty.keep);
+  });
+
   it('the logger scrubs messages and fields', () => {
     const lines: string[] = [];
     const logger = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
