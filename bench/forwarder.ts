@@ -37,12 +37,16 @@ async function main(): Promise<void> {
       if (!r.headersSent) r.writeHead(502);
       r.end(JSON.stringify({ Err: 'backend error' }));
     });
+    // Connection is hop-by-hop, but http-proxy passes it on when it has an agent: the bench's first
+    // probe (Connection: close) then had the backend close the agent's socket under it (EPIPE).
+    proxy.on('proxyReq', (proxyReq) => proxyReq.removeHeader('connection'));
     const server = http.createServer((req, res) => proxy.web(req, res));
     await new Promise<void>((resolve) => server.listen(socket, () => resolve()));
   } else if (mode === 'express') {
     const agent = new http.Agent({ keepAlive: true, maxSockets: 32 });
     const proxy = httpProxy.createProxyServer({ target: { socketPath: backendSocket } as unknown as string, agent });
     proxy.on('proxyReq', (proxyReq, req) => {
+      proxyReq.removeHeader('connection'); // hop-by-hop: see http-proxy above
       const parsed = (req as unknown as { body?: unknown }).body;
       if (parsed === undefined) return;
       const text = JSON.stringify(parsed);
