@@ -6,6 +6,7 @@
  * The text Docker shows is `pxd-auth <CODE>: <message>` so operators can grep for the code
  * (docs/troubleshooting.md explains each one).
  */
+import { scrub } from './audit/scrub.js';
 
 export const ERROR_CODES = {
   // The plugin protocol (request shape)
@@ -90,9 +91,12 @@ export class ProxyError extends Error {
     this.details = details;
   }
 
-  /** The text placed in the plugin reply's `Err`, shown by the docker CLI. */
+  /**
+   * The text placed in the plugin reply's `Err`, shown by the docker CLI and kept in dockerd's log.
+   * Messages are written never to quote a token; scrubbing here is the last line if one still does.
+   */
   toDockerText(): string {
-    return `pxd-auth ${this.code}: ${this.message}`;
+    return `pxd-auth ${this.code}: ${scrub(this.message)}`;
   }
 }
 

@@ -11,6 +11,8 @@ import { describeChar, firstBadChar, quote } from './serialize.js';
 export const MAX_SECRET_PATH_LENGTH = 1024;
 
 const SEGMENT_CHAR_RE = /^[A-Za-z0-9_.-]$/;
+/** The start of a JWT (`eyJ` is base64url for `{"`): header and payload, dot-separated. */
+const JWT_LIKE_RE = /eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+/;
 
 export interface SecretPathInput {
   /** `token_secret` as given (verbatim). */
@@ -33,6 +35,11 @@ function invalid(message: string): ProxyError {
 /** Drops exactly one leading and one trailing `/` (as pxd does), then checks every segment. */
 function normalize(value: unknown, what: string): Normalized {
   if (typeof value !== 'string') throw invalid(`${what} is not a string`);
+  // pxd takes `-o token_secret=<jwt>` as the token itself, so users pass tokens here. A token
+  // is refused before any check that would quote it, and never sent to a store as a path.
+  if (JWT_LIKE_RE.test(value)) {
+    throw invalid(`${what} holds a token (a JWT), not a secret path; store the token in the secret store and give its path, or pass it as token=<jwt>`);
+  }
   if (value.length > MAX_SECRET_PATH_LENGTH) {
     throw invalid(`${what} is ${value.length} characters long; at most ${MAX_SECRET_PATH_LENGTH} are accepted`);
   }

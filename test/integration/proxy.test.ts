@@ -318,6 +318,23 @@ describe('denials carry the precise reason', () => {
   });
 });
 
+describe('a token given as token_secret', () => {
+  it('is refused before any secret read, and never echoed to Docker or the log', async () => {
+    const reads = store.reads;
+    const replies = [
+      await stack.call('VolumeDriver.Create', { Name: 'tsjwt1', Opts: { token_secret: tokens.user1 } }),
+      await stack.call('VolumeDriver.Create', { Name: `token_secret=${tokens.user1},name=tsjwt2` }),
+      await stack.call('VolumeDriver.Mount', { Name: `token_secret=${tokens.user1},name=tsjwt2`, ID: 'a' }),
+      await stack.call('VolumeDriver.Remove', { Name: `token_secret=${tokens.user1},name=tsjwt2` }),
+      await stack.call('VolumeDriver.Create', { Name: `token_secret=x,token_secret_namespace=${tokens.user1},name=tsjwt3` }),
+    ];
+    for (const r of replies) expect(r.json.Err).toMatch(/^pxd-auth SECRET_PATH_INVALID: token_secret(_namespace)? holds a token \(a JWT\), not a secret path/);
+    expect(store.reads).toBe(reads);
+    expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
+    expectNoTokens(allOutput(replies));
+  });
+});
+
 describe('replies from the backend are checked', () => {
   it('refuses a relative, empty or escaping Mountpoint', async () => {
     await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=mp' });

@@ -87,3 +87,18 @@ describe('resolveSecretPath: refused', () => {
     expect(err.details.secretPath).toBe('etc/passwd');
   });
 });
+
+describe('resolveSecretPath: a token given where a path belongs', () => {
+  // pxd reads `-o token_secret=<jwt>` as the token itself, so users put tokens here.
+  const jwt = 'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJpZC91c2VyMSJ9.c2lnbmF0dXJlLXBhcnQ';
+  it.each([
+    { path: jwt },
+    { path: `pwx/secrets/${jwt}` },
+    { path: `${jwt}=` }, // a character the path checks would otherwise quote
+    { path: 'tok', namespace: jwt },
+  ])('is refused without being quoted: %#', (input) => {
+    const e = catchProxyError(() => resolveSecretPath(input), 'SECRET_PATH_INVALID');
+    expect(e.message).toMatch(/holds a token \(a JWT\), not a secret path/);
+    expect(e.message).not.toContain('eyJ');
+  });
+});
