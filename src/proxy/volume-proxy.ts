@@ -210,11 +210,13 @@ export class VolumeProxy {
       // Backend briefly away (or babbling): a volume we know exists must not be reported absent (dockerd
       // would drop it from its records on restart). Unknown names get the error.
       if ((err.code === 'BACKEND_UNREACHABLE' || err.code === 'BACKEND_TIMEOUT' || err.code === 'BACKEND_BAD_REPLY') && this.deps.state.get(req.Name)) {
-        this.deps.logger.warn({ volume: redactName(req.Name), code: err.code }, 'backend unavailable: answering Get for a known volume from state');
-        return { Volume: { Name: req.Name, Mountpoint: '' }, Err: '' };
+        return this.getFromState(req.Name, err.code);
       }
       throw err;
     }
+    // pxd answers HTTP 500 "Driver is initializing" while it starts, which is when dockerd restores
+    // its volumes with Get: a known volume is not absent because pxd is not ready yet.
+    if (reply.status !== 200 && this.deps.state.get(req.Name)) return this.getFromState(req.Name, `HTTP ${reply.status}`);
     const err = replyErr(reply);
     if (err) return { Err: err };
     const vol = reply.json?.Volume as Reply | undefined;
@@ -227,6 +229,11 @@ export class VolumeProxy {
     if (vol.Status && typeof vol.Status === 'object') out.Status = JSON.parse(scrub(JSON.stringify(vol.Status)));
     this.deps.state.learn(req.Name, (e) => this.deps.logger.warn({ err: e }, 'could not record a known volume'));
     return { Volume: out, Err: '' };
+  }
+
+  private getFromState(name: string, why: string): Reply {
+    this.deps.logger.warn({ volume: redactName(name), why }, 'backend unavailable: answering Get for a known volume from state');
+    return { Volume: { Name: name, Mountpoint: '' }, Err: '' };
   }
 
   private async path(req: PluginRequest): Promise<Reply> {

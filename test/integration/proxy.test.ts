@@ -402,6 +402,22 @@ describe('while the secret store is down', () => {
   });
 });
 
+describe('while pxd is starting (HTTP 500 "Driver is initializing")', () => {
+  it('Get answers for the volumes the proxy knows, so a restarting dockerd keeps them; unknown names get the error', async () => {
+    const inline = 'token_secret=pwx/secrets/user1-token,name=init1';
+    expect((await stack.call('VolumeDriver.Create', { Name: inline })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Create', { Name: 'init2', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json.Err).toBe('');
+    stack.pxd.faults.initializing = true;
+    for (const name of [inline, 'init2']) {
+      const g = await stack.call('VolumeDriver.Get', { Name: name });
+      expect(g.json).toEqual({ Volume: { Name: name, Mountpoint: '' }, Err: '' });
+    }
+    const unknown = await stack.call('VolumeDriver.Get', { Name: 'never-created' });
+    expect(unknown.json.Err).toMatch(/Driver is initializing/);
+    stack.pxd.faults.initializing = false;
+  });
+});
+
 describe('connections', () => {
   it('serves a fresh connection per call (dvdcli) and keep-alive (dockerd) alike', async () => {
     const a = await callPlugin(stack.socket, 'Plugin.Activate', undefined, { freshConnection: true });

@@ -65,6 +65,11 @@ export interface PxdFaults {
   mountpoint?: string;
   /** override Volume.Name in successful Get replies */
   getName?: string;
+  /**
+   * pxd still starting: every plugin call answers HTTP 500 "Driver is initializing" (pxd.md, Replies;
+   * the exact body text is not in the transcripts: guessed as http.Error writes it, a text line).
+   */
+  initializing?: boolean;
 }
 
 export interface PxdDoubleOptions {
@@ -667,6 +672,10 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
     }
     if (faults.garbage) {
       send(res, { status: 200, body: '<html>pxd double: garbage, not JSON</html>\n', kind: 'json' });
+      return;
+    }
+    if (faults.initializing && routes[endpoint]) {
+      send(res, httpError(500, 'Driver is initializing'));
       return;
     }
 
