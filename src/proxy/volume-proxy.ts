@@ -300,10 +300,20 @@ export class VolumeProxy {
       if (!decision.allow) {
         throw new ProxyError(decision.code, `${decision.message} (${describeSource(token.source)}, user ${verified.username})`, { volume: parsed.volumeName });
       }
+      // A reference given with -o token_secret exists only in this request (Docker sends options to
+      // Create only): it is on disk before pxd creates anything, or the Create is refused.
+      const undo = endpoint === 'VolumeDriver.Create' && token.source.kind === 'opts-secret' ? await this.recordReference(req.Name, token.source.secretPath) : undefined;
       forwarded = true;
-      const reply = await this.forwardAuthenticated(endpoint, req, parsed, opts, token, verified.username, deadline);
-      if (endpoint === 'VolumeDriver.Create') await this.deps.state.remember(req.Name, token.source.kind === 'opts-secret' ? token.source.secretPath : undefined);
-      if (endpoint === 'VolumeDriver.Remove') await this.deps.state.forget(req.Name, ...(this.dockerNamesByVolume().get(parsed.volumeName) ?? []));
+      let reply: Reply;
+      try {
+        reply = await this.forwardAuthenticated(endpoint, req, parsed, opts, token, verified.username, deadline);
+      } catch (e) {
+        await undo?.();
+        throw e;
+      }
+      // Done at pxd: the rest of the state is bookkeeping (List's names), never a reason to report failure.
+      if (endpoint === 'VolumeDriver.Create') await this.bestEffort(this.deps.state.remember(req.Name));
+      if (endpoint === 'VolumeDriver.Remove') await this.bestEffort(this.deps.state.forget(req.Name, ...(this.dockerNamesByVolume().get(parsed.volumeName) ?? [])));
       this.record(operation, parsed, token, verified, 'allow', 'ROLE_ALLOWED', t0, undefined, undefined, true);
       return reply;
     } catch (e) {
@@ -312,6 +322,17 @@ export class VolumeProxy {
       this.record(operation, parsed, token, verified, verdictOf(err.code), err.code, t0, err.message, volume, forwarded);
       throw err;
     }
+  }
+
+  /** Record `secretPath` for `name`; the function returned puts back what was there before. */
+  private async recordReference(name: string, secretPath: string): Promise<() => Promise<void>> {
+    const previous = this.deps.state.get(name);
+    await this.deps.state.remember(name, secretPath);
+    return () => this.bestEffort(previous ? this.deps.state.remember(name, previous.secretPath ?? null) : this.deps.state.forget(name));
+  }
+
+  private async bestEffort(write: Promise<void>): Promise<void> {
+    await write.catch((e) => this.deps.logger.warn({ code: asProxyError(e).code, msg: asProxyError(e).message }, 'the state file was not updated; the request itself was done'));
   }
 
   private async resolveToken(parsed: ParsedName, opts: ReadonlyMap<string, string>, dockerName: string, operation: Operation, deadline: number): Promise<ResolvedToken> {

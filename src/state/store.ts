@@ -99,14 +99,18 @@ export class StateStore {
     return this.volumes.size;
   }
 
-  /** Durably record a volume and its token reference (undefined clears a previous reference). */
-  remember(name: string, secretPath?: string): Promise<void> {
+  /**
+   * Durably record a volume and its token reference: a path sets it, null clears it, and none keeps
+   * the one recorded (a Create repeated without options must not lose it: Docker sends them once).
+   */
+  remember(name: string, secretPath?: string | null): Promise<void> {
     const key = StateStore.keyOf(name);
     const current = this.volumes.get(key);
-    if (current && current.secretPath === secretPath) return Promise.resolve();
+    const next = secretPath === undefined ? current?.secretPath : (secretPath ?? undefined);
+    if (current && current.secretPath === next) return Promise.resolve();
     return this.update((m) => {
       const ref: VolumeRef = { name: redactName(name), createdAt: current?.createdAt ?? new Date().toISOString() };
-      if (secretPath !== undefined) ref.secretPath = secretPath;
+      if (next !== undefined) ref.secretPath = next;
       m.set(key, ref);
     });
   }

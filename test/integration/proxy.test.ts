@@ -228,6 +228,35 @@ describe('-o token_secret and the state file', () => {
     expect(stack.proxy.state.get('mnt1')).toBeUndefined();
   });
 
+  it('keeps the reference when Create comes again without options (dockerd and dvdcli repeat it)', async () => {
+    expect((await stack.call('VolumeDriver.Create', { Name: 'again1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Create', { Name: 'again1', Opts: null })).json).toEqual({ Err: '' });
+    expect(stack.proxy.state.get('again1')?.secretPath).toBe('pwx/secrets/user1-token');
+    expect((await stack.call('VolumeDriver.Mount', { Name: 'again1', ID: 'a' })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/again1a`, Err: '' });
+  });
+
+  it('puts the previous reference back when pxd refuses a Create that named another one', async () => {
+    expect((await stack.call('VolumeDriver.Create', { Name: 'own1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({ Err: '' });
+    const other = await stack.call('VolumeDriver.Create', { Name: 'own1', Opts: { token_secret: 'pwx/secrets/user2-token' } });
+    expect(other.json.Err).toMatch(/^pxd-auth BACKEND_/);
+    expect(stack.proxy.state.get('own1')?.secretPath).toBe('pwx/secrets/user1-token');
+    const refused = await stack.call('VolumeDriver.Create', { Name: 'own2', Opts: { token_secret: 'pwx/secrets/viewer-token' } });
+    expect(refused.json.Err).toMatch(/POLICY_ROLE_DENIED/);
+    expect(stack.proxy.state.get('own2')).toBeUndefined();
+  });
+
+  it('a state file that cannot be written refuses only what needs it: a -o token_secret Create, before pxd sees it', async () => {
+    rmSync(path.join(stack.dir, 'state'), { recursive: true, force: true });
+    const inline = 'token_secret=pwx/secrets/user1-token,name=sf1';
+    expect((await stack.call('VolumeDriver.Create', { Name: inline })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Remove', { Name: inline })).json).toEqual({ Err: '' });
+    expect(stack.pxd.volumes.has('sf1')).toBe(false);
+    const bare = await stack.call('VolumeDriver.Create', { Name: 'sf2', Opts: { token_secret: 'pwx/secrets/user1-token' } });
+    expect(bare.json.Err).toMatch(/^pxd-auth STATE_WRITE_FAILED: /);
+    expect(stack.pxd.volumes.has('sf2')).toBe(false);
+    expect(stack.logs.join('')).toMatch(/the state file was not updated; the request itself was done/);
+  });
+
   it('refuses -o name=, which could make pxd name the volume differently', async () => {
     for (const name of ['mnt9', 'token_secret=pwx/secrets/user1-token,name=mnt9']) {
       const c = await stack.call('VolumeDriver.Create', { Name: name, Opts: { token_secret: 'pwx/secrets/user1-token', name: 'other' } });

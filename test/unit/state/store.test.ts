@@ -23,6 +23,20 @@ describe('StateStore', () => {
     expect(readdirSync(dir)).toEqual(['state.json']);
   });
 
+  it('keeps a recorded reference when a name is remembered again without one; null clears it', async () => {
+    const file = path.join(tmp(), 'state.json');
+    const { store } = await StateStore.open(file);
+    await store.remember('mnt1', 'pwx/secrets/a');
+    await store.remember('mnt1');
+    expect((await StateStore.open(file)).store.get('mnt1')?.secretPath).toBe('pwx/secrets/a');
+    await store.remember('mnt1', 'pwx/secrets/b');
+    expect((await StateStore.open(file)).store.get('mnt1')?.secretPath).toBe('pwx/secrets/b');
+    await store.remember('mnt1', null);
+    const reopened = (await StateStore.open(file)).store;
+    expect(reopened.get('mnt1')).toBeDefined();
+    expect(reopened.get('mnt1')?.secretPath).toBeUndefined();
+  });
+
   it('coalesces learned names into one write and never throws', async () => {
     const file = path.join(tmp(), 'state.json');
     const { store } = await StateStore.open(file);
