@@ -5,6 +5,7 @@ import {
   parseName,
   parseOpts,
   assertExpressibleForPxd,
+  assertReadableByPxd,
   forwardNameForPxd,
   redactName,
   type ParsedName,
@@ -288,6 +289,12 @@ export class VolumeProxy {
       if (opts.has(NAME_KEY)) {
         // pxd could take the volume name from Opts for a bare Name: the proxy would check one volume and pxd create another.
         throw new ProxyError('OPTS_INVALID', `-o name=... is not accepted for volume ${parsed.volumeName}: the volume name is the one given to docker (--name)`, { volume: parsed.volumeName });
+      }
+      if (endpoint === 'VolumeDriver.Create' && parsed.inline) {
+        // The spec travels inside the Name: refuse what pxd would read back cut short, before any secret is read.
+        const inName = new Set(parsed.options.map(([k]) => k));
+        assertReadableByPxd(parsed.options, 'name');
+        assertReadableByPxd([...opts].filter(([k]) => !inName.has(k)), 'opts');
       }
       token = await this.resolveToken(parsed, opts, req.Name, operation, deadline);
       verified = await this.verify(token);

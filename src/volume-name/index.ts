@@ -10,3 +10,4 @@ export {
 export { parseOpts } from './opts.js';
 export { resolveSecretPath, MAX_SECRET_PATH_LENGTH, type SecretPathInput } from './secret-path.js';
 export { serializeOptions, forwardNameForPxd, redactName, KEY_RE } from './serialize.js';
+export { assertReadableByPxd, pxdReadableOrder } from './pxd-values.js';

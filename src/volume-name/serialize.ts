@@ -10,6 +10,7 @@ import {
   TOKEN_SECRET_NAMESPACE_KEY,
   type ParsedName,
 } from './types.js';
+import { pxdReadableOrder } from './pxd-values.js';
 
 /** Inline option keys: pxd's keys are all lowercase `[a-z0-9_]`. */
 export const KEY_RE = /^[a-z0-9_]+$/;
@@ -75,7 +76,7 @@ export function forwardNameForPxd(parsed: ParsedName, token: string, extra?: Rea
     rest.push([key, value]);
   }
   // serializeOptions checks the user's options; its messages can never include the token.
-  const tail = serializeOptions(rest);
+  const tail = serializeOptions(pxdReadableOrder(rest));
   return `${NAME_KEY}=${parsed.volumeName},${TOKEN_KEY}=${token}${tail === '' ? '' : `,${tail}`}`;
 }
 

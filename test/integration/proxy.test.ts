@@ -311,6 +311,27 @@ describe('-o token_secret and the state file', () => {
   });
 });
 
+describe('options pxd reads inside the Name', () => {
+  it('refuses -o values pxd would cut short once merged into an inline Name, and passes them on a plain name', async () => {
+    const inline = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=zn1', Opts: { zones: 'us-east-1a' } });
+    expect(inline.json.Err).toMatch(/^pxd-auth OPTS_INVALID: -o zones: pxd reads zones inside a volume name as \[A-Za-z\]\+/);
+    const typed = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,nodes=node1.example.com,name=zn2' });
+    expect(typed.json.Err).toMatch(/^pxd-auth NAME_UNSUPPORTED: nodes= in the volume name/);
+    expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
+    expect(store.reads).toBe(0);
+    const plain = await stack.call('VolumeDriver.Create', { Name: 'zn3', Opts: { token_secret: 'pwx/secrets/user1-token', zones: 'us-east-1a' } });
+    expect(plain.json).toEqual({ Err: '' });
+    expect((forwarded('VolumeDriver.Create')[0]!.parsed as { Opts: Record<string, string> }).Opts.zones).toBe('us-east-1a');
+  });
+
+  it('sends size before block_size, so pxd does not read the block size as the size', async () => {
+    const c = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,block_size=4096,size=3G,name=bs1' });
+    expect(c.json).toEqual({ Err: '' });
+    const sent = (forwarded('VolumeDriver.Create')[0]!.parsed as { Name: string }).Name;
+    expect(/size=([0-9A-Za-z]+)/.exec(sent)?.[1]).toBe('3G');
+  });
+});
+
 describe('denials carry the precise reason', () => {
   it('expired, untrusted issuer, view role, missing secret, other user', async () => {
     const exp = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/expired-token,name=e1' });
