@@ -37,7 +37,9 @@ function errBody(e: ProxyError): Record<string, unknown> {
  * would only add cost, see bench/). Ignores Host and Content-Type as dockerd sends neither reliably.
  */
 export function createPluginServer(handler: PluginHandler, onError?: (e: unknown) => void): http.Server {
-  const server = http.createServer((req, res) => {
+  // Host is "" from dockerd 20.10 and plugin.moby.localhost from later ones; a client that sends
+  // none at all would get node's bare 400 otherwise.
+  const server = http.createServer({ requireHostHeader: false }, (req, res) => {
     const name = (req.url ?? '').split('?')[0]!.replace(/^\/+/, '');
     if (!isEndpoint(name)) {
       req.resume();
@@ -85,9 +87,10 @@ export function createPluginServer(handler: PluginHandler, onError?: (e: unknown
       );
     });
   });
-  // dockerd keeps one connection and reuses it for minutes; closing it idle makes the daemon's
-  // next call fail and retry with an empty body. Keep idle connections open.
-  server.keepAliveTimeout = 10 * 60_000;
+  // dockerd keeps one connection and reuses it for as long as it runs; closing it idle makes the
+  // daemon's next call race the close, fail, and retry with an empty body. pxd (Go's net/http)
+  // never closes an idle connection either: 0 keeps them open.
+  server.keepAliveTimeout = 0;
   server.headersTimeout = 60_000;
   server.requestTimeout = 130_000;
   return server;

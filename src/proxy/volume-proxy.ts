@@ -20,7 +20,7 @@ import type { BackendClient, BackendReply } from '../backend/client.js';
 import { backendRefusal, badReply, checkMountpoint, replyErr, unsafeMountpoint } from '../backend/replies.js';
 import type { StateStore } from '../state/store.js';
 import { audit } from '../audit/audit.js';
-import { scrub } from '../audit/scrub.js';
+import { scrubDeep } from '../audit/scrub.js';
 
 export interface Verifier {
   verify(token: string, ctx?: { source?: TokenSource }): Promise<VerifiedToken>;
@@ -227,7 +227,7 @@ export class VolumeProxy {
     }
     const out: Reply = { Name: req.Name, Mountpoint: this.displayMountpoint(req.Name, vol.Mountpoint) };
     if (typeof vol.CreatedAt === 'string') out.CreatedAt = vol.CreatedAt;
-    if (vol.Status && typeof vol.Status === 'object') out.Status = JSON.parse(scrub(JSON.stringify(vol.Status)));
+    if (vol.Status && typeof vol.Status === 'object') out.Status = scrubDeep(vol.Status);
     this.deps.state.learn(req.Name, (e) => this.deps.logger.warn({ err: e }, 'could not record a known volume'));
     return { Volume: out, Err: '' };
   }

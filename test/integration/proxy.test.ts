@@ -6,6 +6,7 @@ import { FileSecretStore } from '../../src/secrets/file.js';
 import { ProxyError } from '../../src/errors.js';
 import type { SecretStore } from '../../src/secrets/types.js';
 import path from 'node:path';
+import net from 'node:net';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 /** A file store that can be switched off, to stand for a secret store outage. */
@@ -71,6 +72,19 @@ function expectNoTokens(text: string) {
 }
 
 describe('protocol', () => {
+  it('answers a request that carries no Host header at all', async () => {
+    const text = await new Promise<string>((resolve, reject) => {
+      const c = net.connect(stack.socket, () => c.end('POST /Plugin.Activate HTTP/1.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n'));
+      let out = '';
+      c.setEncoding('utf8');
+      c.on('data', (d: string) => (out += d));
+      c.on('end', () => resolve(out));
+      c.on('error', reject);
+    });
+    expect(text).toMatch(/^HTTP\/1.1 200/);
+    expect(text).toContain('{"Implements":["VolumeDriver"]}');
+  });
+
   it('answers Activate itself and forwards Capabilities', async () => {
     const a = await stack.call('Plugin.Activate');
     expect(a.status).toBe(200);
@@ -410,6 +424,16 @@ describe('replies from the backend are checked', () => {
     expect(p.json.Err).toMatch(/MOUNTPOINT_INVALID: .*it is empty/);
   });
 
+  it('scrubs tokens out of a Get Status without breaking it', async () => {
+    const name = 'token_secret=pwx/secrets/user1-token,name=st1';
+    await stack.call('VolumeDriver.Create', { Name: name });
+    stack.pxd.faults.getStatus = { note: `token=abc"def,name=x`, nested: { t: `see ${tokens.user2}` }, n: 3 };
+    const g = await stack.call('VolumeDriver.Get', { Name: name });
+    expect(g.json.Err).toBe('');
+    expect(g.json.Volume.Status).toEqual({ note: 'token=***"def,name=x', nested: { t: 'see ***' }, n: 3 });
+    expectNoTokens(g.text);
+  });
+
   it('Get echoes the requested Name even when the backend answers another', async () => {
     await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=echo' });
     stack.pxd.faults.getName = 'echo';
@@ -483,15 +507,19 @@ describe('concurrency', () => {
     // pxd together. A pool cap would queue them behind each other's (slow, real) Mounts.
     const created = await callPlugin(stack.socket, 'VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=burst1' });
     expect(created.json.Err).toBe('');
-    stack.pxd.faults.delayMs = 300;
+    let release!: () => void;
+    stack.pxd.faults.hold = new Promise<void>((r) => (release = r));
     const n = 100;
-    const replies = await Promise.all(
+    const replies = Promise.all(
       Array.from({ length: n }, (_, i) =>
         callPlugin(stack.socket, 'VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=burst1', ID: `c${i}` }, { freshConnection: true }),
       ),
     );
-    expect(replies.map((r) => r.json.Err)).toEqual(Array(n).fill(''));
-    expect(stack.pxd.maxInFlight).toBe(n);
-    stack.pxd.faults.delayMs = 0;
+    for (let i = 0; i < 1000 && stack.pxd.maxInFlight < n; i++) await new Promise((r) => setTimeout(r, 10));
+    const atOnce = stack.pxd.maxInFlight;
+    delete stack.pxd.faults.hold;
+    release();
+    expect((await replies).map((r) => r.json.Err)).toEqual(Array(n).fill(''));
+    expect(atOnce).toBe(n);
   });
 });

@@ -55,6 +55,8 @@ export type { PxdIssuerConfig, UsernameClaim } from './jwt.js';
 export interface PxdFaults {
   /** wait this long before handling each request */
   delayMs?: number;
+  /** hold every request until this settles (a slow pxd, without guessing how slow) */
+  hold?: Promise<void>;
   /** close every connection as soon as it is accepted (and any request arriving on an open one) */
   down?: boolean;
   /** read (and log) the request, then destroy the socket without replying */
@@ -65,6 +67,8 @@ export interface PxdFaults {
   mountpoint?: string;
   /** override Volume.Name in successful Get replies */
   getName?: string;
+  /** NOT pxd behaviour (pxd's Get has no Status): add this Volume.Status to successful Get replies */
+  getStatus?: Record<string, unknown>;
   /**
    * pxd still starting: every plugin call answers HTTP 500 "Driver is initializing" (pxd.md, Replies;
    * the exact body text is not in the transcripts: guessed as http.Error writes it, a text line).
@@ -614,7 +618,8 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
       return errJson(`Failed to locate volume: ${errorOf(e)}`);
     }
     // map[string]volumeInfo: no Err field.
-    return json(`{"Volume":{"Name":${goQuote(returnName)},"Mountpoint":${goQuote(dataPath(vol))}}}`);
+    const status = faults.getStatus ? `,"Status":${JSON.stringify(faults.getStatus)}` : '';
+    return json(`{"Volume":{"Name":${goQuote(returnName)},"Mountpoint":${goQuote(dataPath(vol))}${status}}}`);
   }
 
   function list(): Reply {
@@ -666,6 +671,7 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
       return;
     }
     if (faults.delayMs) await sleep(faults.delayMs);
+    if (faults.hold) await faults.hold;
     if (faults.down || faults.reset) {
       req.socket.destroy();
       return;
