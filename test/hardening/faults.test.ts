@@ -486,7 +486,8 @@ describe('the proxy process killed with SIGKILL', () => {
     // Docker sees the connection drop (and would retry with an empty body, which the proxy refuses).
     expect(outcome.ok).toBe(false);
     expect(readState().version).toBe(1);
-    expect(Object.keys(readState().volumes)).toEqual(['k0']);
+    // The -o token_secret reference is on disk before pxd sees the Create, so it survives the kill.
+    expect(Object.keys(readState().volumes)).toEqual(['k0', 'k1']);
     expect(leftovers()).toEqual([]);
 
     pxd.faults.delayMs = 0;
@@ -587,7 +588,8 @@ describe('disk full while writing the state file', () => {
     expect(stack.proxy.state.get('f1')).toBeUndefined();
     expect(stack.proxy.state.get('f0')?.secretPath).toBe('pwx/user1');
     expect(readdirSync(stateDir).filter((f) => f.includes('.tmp-') && (mounted || f !== path.basename(blocker)))).toEqual([]);
-    const audit = expectAudit(stack, from, 'STATE_WRITE_FAILED', 'error', true);
+    // Refused before pxd saw it: nothing was created without its reference on disk.
+    const audit = expectAudit(stack, from, 'STATE_WRITE_FAILED', 'error', false);
     // The proxy keeps serving.
     expect((await stack.call('VolumeDriver.Mount', { Name: 'f0', ID: 'a' })).json.Err).toBe('');
     // Space back: the same Create (idempotent at pxd) records the reference.

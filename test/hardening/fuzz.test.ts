@@ -14,7 +14,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENDPOINTS } from '../../src/plugin/protocol.js';
 import { FileSecretStore } from '../../src/secrets/file.js';
-import { PXD_NAME_RE, parseName, serializeOptions } from '../../src/volume-name/index.js';
+import { PXD_NAME_RE, parseName, pxdReadableOrder, serializeOptions } from '../../src/volume-name/index.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { SHARED_SECRET } from '../helpers/tokens.js';
 import { dockerRequest, hmacJwt, leaks, needlesOf, nowSec, rawHttp, RecordingStore, writeFigures, type RawResult } from './helpers.js';
@@ -218,7 +218,7 @@ describe('fuzzing over the socket', () => {
     expect(alive.json).toEqual({ Implements: ['VolumeDriver'] });
   });
 
-  it('valid inline names round-trip: serialize(parse(x)) = x, Get echoes x, pxd gets name=,token= then the rest in order', async () => {
+  it('valid inline names round-trip: serialize(parse(x)) = x, Get echoes x, pxd gets name=,token= then the rest, shorter keys first', async () => {
     // Label keys ending in a digit after "lbl": no pxd key regex (size=, fs=, repl=, ...) can match inside them.
     const key = fc.stringMatching(/^lbl[0-9]{1,3}$/);
     const value = fc.stringMatching(/^[A-Za-z0-9_.+/-]{1,16}$/);
@@ -244,7 +244,8 @@ describe('fuzzing over the socket', () => {
           const c = await rawHttp(stack.socket, dockerRequest('VolumeDriver.Create', JSON.stringify({ Name: x, Opts: null }) + '\n'));
           expect(c.json).toEqual({ Err: '' });
           const sent = (stack.pxd.requests.slice(before).find((r) => r.endpoint === '/VolumeDriver.Create')!.parsed as { Name: string }).Name;
-          const rest = others.map(([k, v]) => `${k}=${v}`).join(',');
+          // The rest in order, shorter keys first (pxd must never find one key inside another).
+          const rest = pxdReadableOrder(others).map(([k, v]) => `${k}=${v}`).join(',');
           expect(sent).toBe(`name=${vol},token=${validToken}${rest ? `,${rest}` : ''}`);
 
           const g = await rawHttp(stack.socket, dockerRequest('VolumeDriver.Get', JSON.stringify({ Name: x }) + '\n'));
