@@ -7,7 +7,7 @@ import { BackendClient } from './backend/client.js';
 import { LocalDriver } from './backend/local/driver.js';
 import { FileSecretStore } from './secrets/file.js';
 import type { SecretStore } from './secrets/types.js';
-import { createDcosSecretStore } from './secrets/dcos/index.js';
+import { createDcosSecretStore, sameDcosConfig } from './secrets/dcos/index.js';
 import { StateStore } from './state/store.js';
 import { VolumeProxy, type ProxyObserver } from './proxy/volume-proxy.js';
 import { createPluginServer, listenPlugin, systemdListenFd } from './plugin/server.js';
@@ -16,6 +16,15 @@ import type { Endpoint } from './plugin/protocol.js';
 export function createSecretStore(config: Readonly<Config>, logger: Logger): SecretStore {
   if (config.secrets.kind === 'file') return new FileSecretStore(config.secrets.dir);
   return createDcosSecretStore(config.secrets.dcos, logger.child({ component: 'dcos' }));
+}
+
+/**
+ * Whether a reload may keep the running secret store. Not JSON: a password and a key serialise
+ * redacted, so a rotated one would compare equal and the old credential stay in use.
+ */
+function sameSecretStore(a: Config['secrets'], b: Config['secrets']): boolean {
+  if (a.kind === 'dcos' && b.kind === 'dcos') return sameDcosConfig(a.dcos, b.dcos);
+  return a.kind === 'file' && b.kind === 'file' && a.dir === b.dir;
 }
 
 export interface StartOptions {
@@ -119,7 +128,7 @@ export class RunningProxy {
     reuse?: Generation,
   ): Generation {
     const verifier = new TokenVerifier(config.verifier);
-    const sameSecrets = reuse && JSON.stringify(reuse.config.secrets) === JSON.stringify(config.secrets);
+    const sameSecrets = reuse !== undefined && sameSecretStore(reuse.config.secrets, config.secrets);
     const secrets = opts.secrets ?? (sameSecrets ? reuse.secrets : createSecretStore(config, logger));
     // A store made by a reload logs in at once (at start, once the socket listens: see start()).
     if (reuse && !opts.secrets && !sameSecrets) secrets.warm?.();

@@ -8,7 +8,7 @@ import type { IssuerConfig, UsernameClaim, VerifierOptions } from '../tokens/typ
 import type { PolicyConfig, Operation } from '../policy/types.js';
 import { PXD_DEFAULT_ROLES } from '../policy/decide.js';
 import { PXD_REQUIRED_CLAIMS } from '../tokens/verify.js';
-import { dcosConfigFromEnv, type DcosConfig } from '../secrets/dcos/config.js';
+import { DCOS_BASE_PATH_ENV, dcosConfigFromEnv, type DcosConfig } from '../secrets/dcos/config.js';
 import { resolveSecretPath } from '../volume-name/index.js';
 
 /** The validated, frozen configuration of a running proxy. Holds key material: never log it whole. */
@@ -155,20 +155,42 @@ export function loadConfig(input: LoadInput): LoadResult {
     }
   }
 
+  // Portworx's name of the base path counts in the dcos: section too, below the environment as there.
+  const yamlValues: Record<string, unknown> = { ...yaml };
+  const yamlKey: Record<string, string> = {};
+  const dcosBasePath = yaml.dcos?.[DCOS_BASE_PATH_ENV];
+  if (dcosBasePath !== undefined) {
+    const bare = (v: string) => v.replace(/^\/+|\/+$/g, '');
+    if (yaml.secretsBasePath !== undefined && bare(yaml.secretsBasePath) !== bare(String(dcosBasePath))) {
+      problems.push(`${configFile}: secretsBasePath and dcos.${DCOS_BASE_PATH_ENV} differ: give the base path once`);
+    } else {
+      yamlValues.secretsBasePath = dcosBasePath;
+      yamlKey.secretsBasePath = `dcos.${DCOS_BASE_PATH_ENV}`;
+    }
+  }
+
   // 2. Merge each option by precedence.
   const raw: Record<string, unknown> = {};
+  /** Where each value came from, for problems found after the merge. */
+  const origin: Record<string, string> = {};
   for (const spec of SERVE_OPTIONS) {
     if (spec.key === 'config') continue;
     const fromFlag = input.flags[spec.key];
     const fromEnv = readEnv(spec, input.env);
-    const fromYaml = (yaml as Record<string, unknown>)[spec.key];
+    const fromYaml = yamlValues[spec.key];
     const fromDefault = input.defaults?.[spec.key];
-    let value: unknown;
-    if (fromFlag !== undefined) value = coerce(spec, fromFlag, flagName(spec), problems);
-    else if (fromEnv !== undefined) value = coerce(spec, fromEnv, spec.env.find((n) => input.env[n])!, problems);
-    else if (fromYaml !== undefined) value = coerce(spec, fromYaml, `${configFile}: ${spec.key}`, problems);
-    else if (fromDefault !== undefined) value = coerce(spec, fromDefault, `default ${spec.key}`, problems);
-    if (value !== undefined) raw[spec.key] = value;
+    let from: string | undefined;
+    let given: unknown;
+    if (fromFlag !== undefined) [from, given] = [flagName(spec), fromFlag];
+    else if (fromEnv !== undefined) [from, given] = [spec.env.find((n) => input.env[n])!, fromEnv];
+    else if (fromYaml !== undefined) [from, given] = [`${configFile}: ${yamlKey[spec.key] ?? spec.key}`, fromYaml];
+    else if (fromDefault !== undefined) [from, given] = [`default ${spec.key}`, fromDefault];
+    if (from === undefined) continue;
+    const value = coerce(spec, given, from, problems);
+    if (value !== undefined) {
+      raw[spec.key] = value;
+      origin[spec.key] = from;
+    }
   }
 
   // 3. Socket, backend, mounts root.
@@ -217,7 +239,7 @@ export function loadConfig(input: LoadInput): LoadResult {
   } else {
     problems.push(`--secrets: ${JSON.stringify(secretsUrl)} is neither dcos nor file:<dir>`);
   }
-  const secretsBasePath = normalizeBasePath(raw.secretsBasePath as string | undefined, problems);
+  const secretsBasePath = normalizeBasePath(raw.secretsBasePath as string | undefined, origin.secretsBasePath ?? '--secrets-base-path', problems);
 
   // 5. Issuers: the one from flags/env first, then the YAML list.
   const usernameClaim = (raw.usernameClaim as string | undefined) ?? 'sub';
@@ -317,13 +339,13 @@ export function loadConfig(input: LoadInput): LoadResult {
   return { config: deepFreeze(config), problems: [] };
 }
 
-function normalizeBasePath(p: string | undefined, problems: string[]): string | undefined {
+function normalizeBasePath(p: string | undefined, from: string, problems: string[]): string | undefined {
   if (p === undefined) return undefined;
   const trimmed = p.replace(/^\/+|\/+$/g, '');
   if (trimmed === '') return undefined;
   const segs = trimmed.split('/');
   if (segs.some((s) => s === '' || s === '.' || s === '..' || !/^[A-Za-z0-9_.-]+$/.test(s))) {
-    problems.push(`--secrets-base-path: ${JSON.stringify(p)} is not a clean secret path (letters, digits, _ . - and single /)`);
+    problems.push(`${from}: ${JSON.stringify(p)} is not a clean secret path (letters, digits, _ . - and single /)`);
     return undefined;
   }
   return trimmed;

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DCOS_YAML_KEYS } from '../secrets/dcos/config.js';
 
 /** Shape of the YAML file. Unknown keys are errors: a typo must not silently turn a check off. */
 const operation = z.enum(['create', 'remove', 'mount']);
@@ -39,6 +40,17 @@ export const volumeSecretSchema = z
   })
   .strict();
 
+/** DC/OS settings by their environment names; like every other level, an unknown name is an error. */
+export const dcosSectionSchema = z
+  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
+  .superRefine((section, ctx) => {
+    for (const key of Object.keys(section)) {
+      if (!DCOS_YAML_KEYS.includes(key)) {
+        ctx.addIssue({ code: 'custom', path: [key], message: `not a DC/OS setting; known: ${DCOS_YAML_KEYS.join(', ')}` });
+      }
+    }
+  });
+
 export const yamlSchema = z
   .object({
     socket: z.string().optional(),
@@ -67,7 +79,7 @@ export const yamlSchema = z
     policy: policySchema.optional(),
     volumeSecrets: z.array(volumeSecretSchema).optional(),
     /** DC/OS options, by their environment names (DCOS_CLUSTER_URL: ...). */
-    dcos: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).optional(),
+    dcos: dcosSectionSchema.optional(),
   })
   .strict();
 

@@ -1,6 +1,7 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { ProxyError } from '../errors.js';
+import { textValue } from './text.js';
 import type { SecretRead, SecretStore } from './types.js';
 
 /**
@@ -58,18 +59,4 @@ export class FileSecretStore implements SecretStore {
   }
 
   async close(): Promise<void> {}
-}
-
-/** The value of a token secret: UTF-8 text, trimmed, not JSON, not empty. Shared by every store. */
-export function textValue(buf: Buffer, secretPath: string): string {
-  const text = buf.toString('utf8');
-  if (text.includes('\uFFFD') || /[\u0000-\u0008\u000e-\u001f]/.test(text)) {
-    throw new ProxyError('SECRET_NOT_TEXT', `secret ${secretPath} holds binary data, not a token`, { secretPath });
-  }
-  const value = text.trim();
-  if (value === '') throw new ProxyError('SECRET_EMPTY', `secret ${secretPath} is empty: store the token in it`, { secretPath });
-  if (value.startsWith('{') || value.startsWith('[')) {
-    throw new ProxyError('SECRET_NOT_TEXT', `secret ${secretPath} holds JSON, not a token: store the raw JWT as the secret's value`, { secretPath });
-  }
-  return value;
 }

@@ -8,6 +8,7 @@
  */
 import { Agent, request, type Dispatcher } from 'undici';
 import { isProxyError, ProxyError, type ErrorCode } from '../../errors.js';
+import { textValue, tokenText, type RefuseSecret } from '../text.js';
 import { LOGIN_PATH } from './config.js';
 import { formatDuration, silentLogger, type DcosLogger } from './log.js';
 
@@ -125,16 +126,6 @@ async function iamErrorCode(body: Dispatcher.ResponseData['body']): Promise<stri
     return typeof code === 'string' && /^[A-Z][A-Z0-9_]{0,63}$/.test(code) ? code : undefined;
   } catch {
     return undefined;
-  }
-}
-
-function looksLikeJsonObject(s: string): boolean {
-  if (!s.startsWith('{')) return false;
-  try {
-    const v = JSON.parse(s) as unknown;
-    return typeof v === 'object' && v !== null && !Array.isArray(v);
-  } catch {
-    return false;
   }
 }
 
@@ -306,10 +297,20 @@ export class DcosClient {
         `secret ${path} ${why}, not a plain-text token; store the token as a text secret (dcos security secrets create --value=<token> ${path})`,
         d,
       );
-    if (type === 'application/octet-stream') throw notText('is a binary secret (application/octet-stream)');
+    const refuse: RefuseSecret = (reason) => {
+      switch (reason) {
+        case 'empty':
+          return new ProxyError('SECRET_EMPTY', `secret ${path} is empty; store the token in it (dcos security secrets update --value=<token> ${path})`, d);
+        case 'json':
+          return notText('holds a JSON document (e.g. a service account credential)');
+        case 'control':
+          return notText('holds control characters');
+        case 'binary':
+          return notText('is a binary secret (application/octet-stream)');
+      }
+    };
     const buf = await readLimited(res.body, MAX_SECRET_BYTES);
     if (!buf) throw notText('is larger than 1 MiB');
-    let raw: string;
     if (type === 'application/json' || type === '') {
       let doc: unknown;
       try {
@@ -323,21 +324,13 @@ export class DcosClient {
       }
       const value = typeof doc === 'object' && doc !== null ? (doc as { value?: unknown }).value : undefined;
       if (typeof value !== 'string') throw notText('holds no text value');
-      raw = value;
-    } else if (type.startsWith('text/')) {
-      // (guess) the Secret Store is not known to answer text/*; accept it as the raw value.
-      raw = buf.toString('utf8');
-    } else {
-      throw notText(`came back as ${type.slice(0, 64)}`);
+      return tokenText(value, path, refuse);
     }
-    const value = raw.trim();
-    if (value === '') {
-      throw new ProxyError('SECRET_EMPTY', `secret ${path} is empty; store the token in it (dcos security secrets update --value=<token> ${path})`, d);
-    }
-    if (looksLikeJsonObject(value)) throw notText('holds a JSON document (e.g. a service account credential)');
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/.test(value)) throw notText('holds control characters');
-    return value;
+    // A binary secret (e.g. created with `-f file`): a token if its bytes are UTF-8 text.
+    if (type === 'application/octet-stream') return textValue(buf, path, refuse);
+    // (guess) the Secret Store is not known to answer text/*; accept it as the raw value.
+    if (type.startsWith('text/')) return tokenText(buf.toString('utf8'), path, refuse);
+    throw notText(`came back as ${type.slice(0, 64)}`);
   }
 
   async #exchange<T>(

@@ -20,6 +20,10 @@ export class SecretText {
   reveal(): string {
     return this.#value;
   }
+  /** Whether both hold the same value (a reload must notice a changed password that prints the same). */
+  equals(other: SecretText): boolean {
+    return this.#value === other.#value;
+  }
   toString(): string {
     return '[redacted]';
   }
@@ -58,8 +62,15 @@ export const DcosLoginSchema = z.discriminatedUnion('kind', [
 export const DcosConfigSchema = z.object({
   /** Cluster URL (Admin Router), no trailing slash. */
   url: z.string().min(1),
-  /** Login endpoint: the credential's `login_endpoint`, else `<url>/acs/api/v1/auth/login`. */
+  /**
+   * Login endpoint: `<url>/acs/api/v1/auth/login`, or the credential's `login_endpoint` (upgraded to
+   * https://) when the cluster URL was left at its default.
+   */
   loginUrl: z.string().min(1),
+  /** Where loginUrl came from (for the start-up log line). */
+  loginUrlFrom: z.enum(['cluster-url', 'credential']).default('cluster-url'),
+  /** The credential's `login_endpoint` as written, when it has one (a URL, for log lines only). */
+  credentialLoginEndpoint: z.string().optional(),
   /** CA file path (for messages) and its PEM text. Neither: the default trust store. */
   caFile: z.string().optional(),
   caPem: z.string().optional(),
@@ -88,6 +99,19 @@ export type DcosLogin = z.output<typeof DcosLoginSchema>;
 /** Validate and freeze a config built in code (tests, embedding). Throws on a bad shape. */
 export function makeDcosConfig(input: DcosConfigInput): DcosConfig {
   return Object.freeze(DcosConfigSchema.parse(input));
+}
+
+/**
+ * Whether a store built from `b` would be the same as one built from `a`. JSON compares everything
+ * but the password and the key, which print redacted; those are compared themselves.
+ */
+export function sameDcosConfig(a: DcosConfig, b: DcosConfig): boolean {
+  if (JSON.stringify(a) !== JSON.stringify(b)) return false;
+  const x = a.login;
+  const y = b.login;
+  if (x.kind === 'password' && y.kind === 'password') return x.password.equals(y.password);
+  if (x.kind === 'service-account' && y.kind === 'service-account') return x.privateKey.equals(y.privateKey);
+  return false;
 }
 
 /** The flags, as commander names them (camelCase of the long flag). */
@@ -150,6 +174,15 @@ export const DCOS_OPTIONS: readonly DcosOption[] = Object.freeze([
     description: 'Timeout of one request to DC/OS (at most 45; one read, login and retry included, never takes more than 45 s)' },
 ] satisfies DcosOption[]);
 
+/** Portworx's name for the base path; read by the config loader, also in the YAML `dcos:` section. */
+export const DCOS_BASE_PATH_ENV = 'DCOS_SECRETS_BASE_PATH';
+
+/** The keys the YAML `dcos:` section accepts: the environment names above, and the base path. */
+export const DCOS_YAML_KEYS: readonly string[] = Object.freeze([
+  ...DCOS_OPTIONS.flatMap((o) => (o.env ? [o.env] : [])),
+  DCOS_BASE_PATH_ENV,
+]);
+
 export interface DcosConfigResult {
   config?: DcosConfig;
   problems: string[];
@@ -170,6 +203,30 @@ function present(v: string | undefined): v is string {
 /** Drop one trailing newline (files written by `echo`), nothing else: a password may end with spaces. */
 function chompNewline(s: string): string {
   return s.replace(/\r?\n$/, '');
+}
+
+const DEFAULT_URL_FROM = 'the default URL';
+
+/** `http://host/path` → `https://host/path`; anything else unchanged (checkUrl judges it). */
+function upgradeHttp(raw: string): string {
+  try {
+    const u = new URL(raw);
+    if (u.protocol !== 'http:') return raw;
+    u.protocol = 'https:';
+    return u.href;
+  } catch {
+    return raw;
+  }
+}
+
+/** A URL for a log line: scheme, host and path only (no user info, query or fragment), or a placeholder. */
+function loggableUrl(raw: string): string {
+  try {
+    const u = new URL(raw);
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    return '(not a URL)';
+  }
 }
 
 /**
@@ -207,7 +264,8 @@ export function dcosConfigFromEnv(env: NodeJS.ProcessEnv, flags: Partial<DcosFla
       problems.push(`both ${envName} and ${envFileName} are set: set only one`);
       return { value: '', from: envName, failed: true };
     }
-    if (present(direct)) return { value: direct, from: envName };
+    // Trimmed as the file: a value injected from a DC/OS secret often ends with a newline.
+    if (present(direct)) return { value: trim(direct), from: envName };
     if (present(file)) {
       const text = readText(file, envFileName);
       return text === undefined ? { value: '', from: envFileName, failed: true } : { value: trim(text), from: envFileName };
@@ -286,7 +344,7 @@ export function dcosConfigFromEnv(env: NodeJS.ProcessEnv, flags: Partial<DcosFla
   };
 
   // --- Cluster URL
-  const urlSrc = pick(flags.dcosUrl, '--dcos-url', 'DCOS_CLUSTER_URL') ?? { value: DEFAULT_DCOS_URL, from: 'the default URL' };
+  const urlSrc = pick(flags.dcosUrl, '--dcos-url', 'DCOS_CLUSTER_URL') ?? { value: DEFAULT_DCOS_URL, from: DEFAULT_URL_FROM };
   const url = checkUrl(urlSrc.value, urlSrc.from);
 
   // --- Login: user + password
@@ -336,6 +394,8 @@ export function dcosConfigFromEnv(env: NodeJS.ProcessEnv, flags: Partial<DcosFla
 
   let login: DcosLogin | undefined;
   let loginUrl: string | undefined = url === undefined ? undefined : `${url}${LOGIN_PATH}`;
+  let loginUrlFrom: 'cluster-url' | 'credential' = 'cluster-url';
+  let credentialLoginEndpoint: string | undefined;
   if (modes.length === 0) {
     problems.push(
       'no DC/OS login is configured: set DCOS_SECRETS_USERNAME with DCOS_SECRETS_PASSWORD (or DCOS_SECRETS_PASSWORD_FILE), ' +
@@ -387,9 +447,19 @@ export function dcosConfigFromEnv(env: NodeJS.ProcessEnv, flags: Partial<DcosFla
       } else {
         key = loadKey(c['private_key'], `${from} "private_key"`);
       }
-      if (c['login_endpoint'] !== undefined) {
-        if (typeof c['login_endpoint'] !== 'string') problems.push(`${from}: the credential's "login_endpoint" is not a string`);
-        else loginUrl = checkUrl(c['login_endpoint'], `${from} "login_endpoint"`);
+      const endpoint = c['login_endpoint'];
+      if (endpoint !== undefined && typeof endpoint !== 'string') {
+        problems.push(`${from}: the credential's "login_endpoint" is not a string`);
+      } else if (endpoint !== undefined && urlSrc.from !== DEFAULT_URL_FROM) {
+        // All traffic goes through Admin Router: a cluster URL set on purpose (outside the cluster,
+        // behind a load balancer) beats the credential's in-cluster host. Logged by the store.
+        credentialLoginEndpoint = loggableUrl(endpoint);
+      } else if (endpoint !== undefined) {
+        credentialLoginEndpoint = loggableUrl(endpoint);
+        // create-sa-secret without --strict writes http:// (permissive clusters); Admin Router serves
+        // the same path over https://. Upgraded (logged by the store), never by skipping TLS checks.
+        loginUrl = checkUrl(upgradeHttp(endpoint), `${from} "login_endpoint"`);
+        loginUrlFrom = 'credential';
       }
       if (uid !== '' && key) login = { kind: 'service-account', uid, privateKey: key, source: 'credential' };
     }
@@ -405,7 +475,7 @@ export function dcosConfigFromEnv(env: NodeJS.ProcessEnv, flags: Partial<DcosFla
     return { problems };
   }
   const parsed = DcosConfigSchema.safeParse({
-    url, loginUrl, caFile: caSrc?.value, caPem, insecure, login, cacheTtlSec, maxStaleSec, timeoutSec,
+    url, loginUrl, loginUrlFrom, credentialLoginEndpoint, caFile: caSrc?.value, caPem, insecure, login, cacheTtlSec, maxStaleSec, timeoutSec,
   } satisfies DcosConfigInput);
   if (!parsed.success) {
     // Only shapes and bounds here; zod's messages name paths, not values.

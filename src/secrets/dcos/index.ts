@@ -11,6 +11,7 @@ export {
   dcosConfigFromEnv,
   describeDcosConfig,
   makeDcosConfig,
+  sameDcosConfig,
   type DcosConfig,
   type DcosConfigInput,
   type DcosConfigResult,

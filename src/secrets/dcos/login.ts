@@ -1,8 +1,8 @@
 /**
  * The DC/OS auth token: one login in flight at a time, renewed proactively before its `exp`
  * (at ~80 % of its lifetime or exp − 10 min, whichever is sooner, never before half of it, with
- * jitter) and again after a 401. Refused credentials are remembered for a backoff period and fail
- * fast meanwhile, so a wrong password never turns into a login loop.
+ * jitter) and again after a 401. Refused credentials (and a fresh token refused at once) are
+ * remembered for a backoff period and fail fast meanwhile, so neither turns into a login loop.
  *
  * The clock is injectable; the renewal timer (unref'd) only calls `renewIfDue()`, which tests call
  * directly after moving the clock.
@@ -148,6 +148,23 @@ export class DcosAuth {
     this.#clearTimer();
     this.#log.info({ uid: this.uid, url: this.#loginUrl }, 'DC/OS rejected the auth token (401); logging in again');
     return true;
+  }
+
+  /**
+   * DC/OS answered 401 to `token` right after issuing it. Logging in again will not help for a while
+   * (clocks, IAM keys): drop it and fail fast for the backoff period, as after refused credentials.
+   */
+  refused(token: string, error: ProxyError): void {
+    if (this.#current?.token === token) {
+      this.#current = undefined;
+      this.#clearTimer();
+    }
+    const now = this.#now();
+    this.#failure = { error, at: now, until: now + this.#backoffMs };
+    this.#log.error(
+      { uid: this.uid, url: this.#loginUrl, code: error.code, status: error.details['status'], retryInMs: this.#backoffMs },
+      'DC/OS refused a freshly issued auth token; not logging in again until the backoff is over',
+    );
   }
 
   /** Renew if the renewal time has come (the timer calls this; so may tests after moving the clock). */

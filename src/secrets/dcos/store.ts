@@ -79,8 +79,26 @@ export class DcosSecretStore implements SecretStore {
       onStale: ({ path, code, ageMs }) =>
         this.#log.debug({ url: config.url, path, code, ageMs }, 'serving a cached secret while DC/OS fails'),
     });
+    const given = config.credentialLoginEndpoint;
+    if (given !== undefined && config.loginUrlFrom === 'credential' && given.startsWith('http:')) {
+      this.#log.warn(
+        { uid, credentialLoginEndpoint: given, loginUrl: config.loginUrl },
+        "the service account credential's login_endpoint is http:// (made without create-sa-secret --strict); logging in over https:// at the same address instead",
+      );
+    } else if (given !== undefined && config.loginUrlFrom === 'cluster-url' && given !== config.loginUrl) {
+      this.#log.info(
+        { uid, credentialLoginEndpoint: given, loginUrl: config.loginUrl },
+        "logging in through the configured DC/OS cluster URL, not the credential's login_endpoint",
+      );
+    }
     this.#log.info(
-      { url: config.url, uid, login: config.login.kind, ca: config.caFile ?? (config.insecure ? 'none (insecure)' : 'default trust store') },
+      {
+        url: config.url,
+        uid,
+        login: config.login.kind,
+        loginUrl: config.loginUrl,
+        ca: config.caFile ?? (config.insecure ? 'none (insecure)' : 'default trust store'),
+      },
       'DC/OS secret store configured',
     );
   }
@@ -151,11 +169,19 @@ export class DcosSecretStore implements SecretStore {
       token = await this.auth.token(signal);
       reply = await this.client.getSecret(path, token, signal);
       if (reply.kind === 'unauthorized') {
-        this.auth.invalidate(token);
+        const check = 'check that the clocks of this host and of the DC/OS masters agree';
+        // Remembered without the path: the reads that fail fast after it are about other secrets too.
+        this.auth.refused(
+          token,
+          new ProxyError(
+            'SECRET_STORE_LOGIN_FAILED',
+            `DC/OS at ${this.config.url} refused an auth token of ${this.auth.uid} right after issuing it (HTTP 401); ${check}`,
+            { uid: this.auth.uid, status: 401 },
+          ),
+        );
         throw new ProxyError(
           'SECRET_STORE_LOGIN_FAILED',
-          `DC/OS at ${this.config.url} refused a freshly issued auth token of ${this.auth.uid} while reading secret ${path} (HTTP 401); ` +
-            'check that the clocks of this host and of the DC/OS masters agree',
+          `DC/OS at ${this.config.url} refused a freshly issued auth token of ${this.auth.uid} while reading secret ${path} (HTTP 401); ${check}`,
           { secretPath: path, uid: this.auth.uid, status: 401 },
         );
       }

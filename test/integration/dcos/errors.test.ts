@@ -91,10 +91,31 @@ describe('DC/OS Secret Store errors', () => {
     expect(dcos.requests.some((r) => r.url === '/secrets/v1/secret/default/pwx/secrets/with%20space/and%25percent')).toBe(true);
   });
 
-  it('a binary secret is SECRET_NOT_TEXT', async () => {
+  it('a binary secret holding real binary data is SECRET_NOT_TEXT', async () => {
     const err = await failure(open().read('pwx/secrets/binary'));
     expect(err.code).toBe('SECRET_NOT_TEXT');
-    expect(err.message).toContain('binary');
+    expect(err.message).toBe(
+      'secret pwx/secrets/binary is a binary secret (application/octet-stream), not a plain-text token; ' +
+        'store the token as a text secret (dcos security secrets create --value=<token> pwx/secrets/binary)',
+    );
+  });
+
+  it('a binary secret holding a UTF-8 token (created with -f file) is read, trimmed, like a text secret', async () => {
+    dcos.setSecret('pwx/secrets/from-file', Buffer.from(`${TOKEN}\n`, 'utf8'));
+    await expect(open().read('pwx/secrets/from-file')).resolves.toEqual({ value: TOKEN });
+    expect(dcos.requests.some((r) => r.url === '/secrets/v1/secret/default/pwx/secrets/from-file')).toBe(true);
+  });
+
+  it.each([
+    ['a JSON document', Buffer.from(JSON.stringify({ uid: 'x', private_key: 'y' })), 'SECRET_NOT_TEXT', 'holds a JSON document'],
+    ['control characters', Buffer.from('tok\u0007en'), 'SECRET_NOT_TEXT', 'holds control characters'],
+    ['nothing but whitespace', Buffer.from(' \n'), 'SECRET_EMPTY', 'is empty'],
+    ['invalid UTF-8 after a text start', Buffer.concat([Buffer.from('eyJhbGciOi'), Buffer.from([0xc3, 0x28])]), 'SECRET_NOT_TEXT', 'is a binary secret'],
+  ] as const)('a binary secret holding %s gets the checks of a text secret', async (_what, bytes, code, text) => {
+    dcos.setSecret('pwx/secrets/odd-binary', bytes);
+    const err = await failure(open().read('pwx/secrets/odd-binary'));
+    expect(err.code).toBe(code);
+    expect(err.message).toContain(text);
   });
 
   it('a JSON document (e.g. a service account credential) is SECRET_NOT_TEXT', async () => {

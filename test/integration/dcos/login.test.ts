@@ -68,7 +68,7 @@ describe('DC/OS login', () => {
     expect(st.renewAt).toBeLessThan(st.expiresAt!);
   });
 
-  it('logs in with the credential JSON from DCOS_SERVICE_ACCOUNT_CREDENTIAL, using its login_endpoint', async () => {
+  it('logs in with the credential JSON from DCOS_SERVICE_ACCOUNT_CREDENTIAL', async () => {
     const credential = JSON.stringify({
       login_endpoint: `${dcos.url}/acs/api/v1/auth/login`,
       private_key: fx.sa.pkcs8Pem,
@@ -79,6 +79,37 @@ describe('DC/OS login', () => {
     expect(store.config.loginUrl).toBe(`${dcos.url}/acs/api/v1/auth/login`);
     await expect(store.read('pwx/secrets/user1-token')).resolves.toEqual({ value: TOKEN });
     expect(dcos.counters.loginsOk).toBe(1);
+  });
+
+  it('logs in through an explicitly set cluster URL, not the credential\'s login_endpoint host, and says so', async () => {
+    const log = captureLogger();
+    // What DC/OS injects: a host only resolvable inside the cluster.
+    const credential = JSON.stringify({ login_endpoint: 'https://leader.mesos/acs/api/v1/auth/login', private_key: fx.sa.pkcs8Pem, scheme: 'RS256', uid: SA });
+    store = createDcosSecretStore(configFrom({ ...base(), DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }), log.logger);
+    await expect(store.read('pwx/secrets/user1-token')).resolves.toEqual({ value: TOKEN });
+    expect(dcos.counters.loginsOk).toBe(1);
+    const line = log.lines.find((l) => l.includes("not the credential's login_endpoint"));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({
+      level: 'info',
+      loginUrl: `${dcos.url}/acs/api/v1/auth/login`,
+      credentialLoginEndpoint: 'https://leader.mesos/acs/api/v1/auth/login',
+    });
+    expect(log.lines.join('\n')).not.toContain(fx.sa.pkcs8Pem.split('\n')[1]!);
+  });
+
+  it("upgrades a permissive-mode credential's http:// login_endpoint to https:// with a warning, verifying TLS", async () => {
+    const log = captureLogger();
+    const http = `http://127.0.0.1:${dcos.port}/acs/api/v1/auth/login`;
+    const credential = JSON.stringify({ login_endpoint: http, private_key: fx.sa.pkcs1Pem, scheme: 'RS256', uid: SA });
+    // The cluster URL is left at its default: the credential's endpoint is the login URL.
+    store = createDcosSecretStore(configFrom({ DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile, DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }), log.logger);
+    expect(store.config).toMatchObject({ insecure: false, loginUrl: `${dcos.url}/acs/api/v1/auth/login` });
+    await expect(store.auth.token()).resolves.toMatch(/^ey/);
+    expect(dcos.counters.loginsOk).toBe(1);
+    const warning = log.warnings().find((l) => l.includes('http://'));
+    expect(warning).toBeDefined();
+    expect(JSON.parse(warning!)).toMatchObject({ level: 'warn', credentialLoginEndpoint: http, loginUrl: `${dcos.url}/acs/api/v1/auth/login` });
   });
 
   it('logs in with the credential JSON from --dcos-credential-file', async () => {

@@ -137,4 +137,37 @@ describe('DC/OS auth token renewal', () => {
     expect(dcos.counters.secretGets.get(PATH)).toBe(3);
     expect(dcos.counters.loginsOk).toBe(2);
   });
+
+  it('after such a refusal, reads fail fast for the login backoff instead of two logins each', async () => {
+    await store.read(PATH);
+    dcos.authTokenLifetimeSec = -60;
+    dcos.revokeAll();
+    store.invalidate(PATH);
+    await expect(store.read(PATH)).rejects.toMatchObject({ code: 'SECRET_STORE_LOGIN_FAILED' });
+    expect(log.lines.some((l) => l.includes('"level":"error"') && l.includes('refused a freshly issued auth token'))).toBe(true);
+    dcos.resetCounters();
+    for (let i = 0; i < 10; i++) {
+      await expect(store.read(`pwx/many/s${i}`)).rejects.toMatchObject({
+        code: 'SECRET_STORE_LOGIN_FAILED',
+        message: expect.stringMatching(/refused an auth token of pwx-proxy right after issuing it \(HTTP 401\).*not trying again for/),
+        details: { failFast: true },
+      });
+    }
+    expect(dcos.counters.logins).toBe(0);
+    expect(dcos.counters.totalSecretGets).toBe(0);
+    await expect(store.ready()).resolves.toBe(false);
+    expect(store.auth.status().failingUntil).toBeGreaterThan(dcos.clock.now());
+
+    // After the backoff: one more attempt (re-login and retry included), then fail fast again.
+    dcos.clock.advance(31_000);
+    await expect(store.read(PATH)).rejects.toMatchObject({ code: 'SECRET_STORE_LOGIN_FAILED' });
+    await expect(store.read(PATH)).rejects.toMatchObject({ details: { failFast: true } });
+    expect(dcos.counters.logins).toBe(2);
+    expect(dcos.counters.totalSecretGets).toBe(2);
+
+    // Once DC/OS issues tokens it accepts, the next attempt after the backoff works.
+    dcos.authTokenLifetimeSec = 5 * 24 * 3600;
+    dcos.clock.advance(31_000);
+    await expect(store.read(PATH)).resolves.toEqual({ value: TOKEN });
+  });
 });

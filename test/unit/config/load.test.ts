@@ -74,6 +74,59 @@ describe('loadConfig', () => {
     expect(problems.join('\n')).toMatch(/policy: Unrecognized key.*rolez/);
   });
 
+  describe('the YAML dcos: section', () => {
+    const dcosYaml = (extra: string): string => {
+      const file = path.join(dir, `dcos-${Math.random().toString(36).slice(2)}.yaml`);
+      writeFileSync(
+        file,
+        [
+          'secrets: dcos',
+          'jwtIssuer: portworx.com',
+          'jwtSharedSecret: a-shared-secret-of-some-length',
+          'dcos:',
+          '  DCOS_CLUSTER_URL: https://127.0.0.1:1',
+          '  DCOS_SECRETS_USERNAME: alice',
+          extra,
+        ].join('\n'),
+      );
+      return file;
+    };
+    const login = { DCOS_SECRETS_PASSWORD: 'pw-from-the-env' };
+
+    it('takes DCOS_SECRETS_BASE_PATH from it, below the environment and the flags', () => {
+      const file = dcosYaml('  DCOS_SECRETS_BASE_PATH: /pwx/secrets/');
+      const fromYaml = loadConfig({ flags: { config: file }, env: login });
+      expect(fromYaml.problems).toEqual([]);
+      expect(fromYaml.config!.secretsBasePath).toBe('pwx/secrets');
+      const fromEnv = loadConfig({ flags: { config: file }, env: { ...login, DCOS_SECRETS_BASE_PATH: 'env/base' } });
+      expect(fromEnv.config!.secretsBasePath).toBe('env/base');
+      const fromFlag = loadConfig({ flags: { config: file, secretsBasePath: 'flag/base' }, env: { ...login, DCOS_SECRETS_BASE_PATH: 'env/base' } });
+      expect(fromFlag.config!.secretsBasePath).toBe('flag/base');
+    });
+
+    it('checks the base path given there like any other', () => {
+      const { problems } = loadConfig({ flags: { config: dcosYaml('  DCOS_SECRETS_BASE_PATH: ../up') }, env: login });
+      expect(problems.join('\n')).toMatch(/dcos\.DCOS_SECRETS_BASE_PATH: "\.\.\/up" is not a clean secret path/);
+    });
+
+    it('refuses two different base paths in the same file', () => {
+      const file = dcosYaml('  DCOS_SECRETS_BASE_PATH: pwx/secrets\nsecretsBasePath: other/path');
+      expect(loadConfig({ flags: { config: file }, env: login }).problems).toEqual([
+        expect.stringMatching(/secretsBasePath and dcos\.DCOS_SECRETS_BASE_PATH differ/),
+      ]);
+      const same = dcosYaml('  DCOS_SECRETS_BASE_PATH: pwx/secrets\nsecretsBasePath: pwx/secrets');
+      expect(loadConfig({ flags: { config: same }, env: login }).config!.secretsBasePath).toBe('pwx/secrets');
+    });
+
+    it('refuses a key that is not a DC/OS setting, naming it and the known ones', () => {
+      const { config, problems } = loadConfig({ flags: { config: dcosYaml('  DCOS_SECRETS_PASWORD_TYPO: x') }, env: login });
+      expect(config).toBeUndefined();
+      const line = problems.find((p) => p.includes('DCOS_SECRETS_PASWORD_TYPO'));
+      expect(line).toMatch(/dcos\.DCOS_SECRETS_PASWORD_TYPO: not a DC\/OS setting; known: DCOS_CLUSTER_URL, .*DCOS_SECRETS_PASSWORD_FILE, .*DCOS_SECRETS_BASE_PATH/);
+      expect(problems.join('\n')).not.toContain('pw-from-the-env');
+    });
+  });
+
   it('loads several issuers, roles and bindings from YAML', () => {
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = path.join(dir, 'rsa.pem');

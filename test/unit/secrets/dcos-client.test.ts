@@ -57,6 +57,28 @@ describe('DcosClient', () => {
     await expect(client.getSecret('pwx/t', 'abc')).resolves.toEqual({ kind: 'value', value: '[1]' });
   });
 
+  it('an application/octet-stream reply that is UTF-8 text gets the checks of a JSON value', async () => {
+    reply(200, Buffer.from('  tok\r\n'), { 'content-type': 'application/octet-stream' });
+    await expect(client.getSecret('pwx/t', 'abc')).resolves.toEqual({ kind: 'value', value: 'tok' });
+    reply(200, Buffer.from('[1]'), { 'content-type': 'application/octet-stream' });
+    await expect(client.getSecret('pwx/t', 'abc')).resolves.toEqual({ kind: 'value', value: '[1]' });
+    reply(200, Buffer.from(' {"a":1} '), { 'content-type': 'application/octet-stream' });
+    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_NOT_TEXT', message: expect.stringContaining('JSON document') });
+    reply(200, Buffer.from('to\u007fk'), { 'content-type': 'application/octet-stream' });
+    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_NOT_TEXT', message: expect.stringContaining('control characters') });
+    reply(200, Buffer.alloc(0), { 'content-type': 'application/octet-stream' });
+    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_EMPTY' });
+  });
+
+  it('an application/octet-stream reply that is not UTF-8 is refused as a binary secret', async () => {
+    reply(200, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), { 'content-type': 'application/octet-stream' });
+    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({
+      code: 'SECRET_NOT_TEXT',
+      message: expect.stringContaining('is a binary secret (application/octet-stream), not a plain-text token'),
+      details: { secretPath: 'pwx/t' },
+    });
+  });
+
   it('(guess) text/plain is taken as the raw value', async () => {
     reply(200, 'tok\n', { 'content-type': 'text/plain' });
     await expect(client.getSecret('pwx/t', 'abc')).resolves.toEqual({ kind: 'value', value: 'tok' });

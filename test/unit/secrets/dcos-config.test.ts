@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DCOS_OPTIONS, dcosConfigFromEnv, makeDcosConfig, SecretText } from '../../../src/secrets/dcos/config.js';
+import { DCOS_OPTIONS, dcosConfigFromEnv, makeDcosConfig, sameDcosConfig, SecretText } from '../../../src/secrets/dcos/config.js';
 import { makeRsaKeyPair, makeTestPki, type RsaKeyPair, type TestPki } from '../../doubles/dcos/pki.js';
 
 const PASSWORD = 'config-test-password-9f2';
@@ -138,7 +138,58 @@ describe('dcosConfigFromEnv', () => {
     expect(problems('{not json')).toMatch(/is not JSON/);
     expect(problems('{}')).toMatch(/no "uid"[\s\S]*no "private_key"/);
     expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, scheme: 'HS256' }))).toMatch(/"scheme" is not RS256/);
-    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 'http://leader.mesos/x' }))).toMatch(/must be an https:\/\/ URL/);
+    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 42 }))).toMatch(/"login_endpoint" is not a string/);
+    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 'leader.mesos' }))).toMatch(/"login_endpoint" is not a URL/);
+    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 'ftp://leader.mesos/x' }))).toMatch(/"login_endpoint" must be an https:\/\/ URL/);
+  });
+
+  it('upgrades a permissive-mode credential\'s http:// login_endpoint to https:// (same host and path), TLS still verified', () => {
+    const credential = JSON.stringify({ login_endpoint: 'http://master.mesos/acs/api/v1/auth/login', private_key: rsa.pkcs8Pem, scheme: 'RS256', uid: 'pwx-proxy' });
+    const { config, problems } = dcosConfigFromEnv({ DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential });
+    expect(problems).toEqual([]);
+    expect(config).toMatchObject({
+      url: 'https://master.mesos',
+      loginUrl: 'https://master.mesos/acs/api/v1/auth/login',
+      loginUrlFrom: 'credential',
+      credentialLoginEndpoint: 'http://master.mesos/acs/api/v1/auth/login',
+      insecure: false,
+    });
+  });
+
+  it('logs in through an explicitly set cluster URL, not the credential\'s login_endpoint', () => {
+    const credential = JSON.stringify({ login_endpoint: 'https://leader.mesos/acs/api/v1/auth/login', private_key: rsa.pkcs8Pem, scheme: 'RS256', uid: 'pwx-proxy' });
+    for (const [env, flags] of [
+      [{ DCOS_CLUSTER_URL: 'https://10.0.0.5:8443/', DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }, {}],
+      [{ DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }, { dcosUrl: 'https://10.0.0.5:8443' }],
+    ] as const) {
+      const { config, problems } = dcosConfigFromEnv(env, flags);
+      expect(problems).toEqual([]);
+      expect(config).toMatchObject({
+        url: 'https://10.0.0.5:8443',
+        loginUrl: 'https://10.0.0.5:8443/acs/api/v1/auth/login',
+        loginUrlFrom: 'cluster-url',
+        credentialLoginEndpoint: 'https://leader.mesos/acs/api/v1/auth/login',
+      });
+    }
+    // An http:// endpoint that is not used is no problem either.
+    const http = JSON.stringify({ login_endpoint: 'http://master.mesos/acs/api/v1/auth/login', private_key: rsa.pkcs8Pem, uid: 'pwx-proxy' });
+    expect(dcosConfigFromEnv({ DCOS_CLUSTER_URL: 'https://10.0.0.5', DCOS_SERVICE_ACCOUNT_CREDENTIAL: http }).config?.loginUrl).toBe(
+      'https://10.0.0.5/acs/api/v1/auth/login',
+    );
+  });
+
+  it('trims DCOS_SECRETS_USERNAME and DCOS_SECRETS_PASSWORD given directly, as their _FILE variants', () => {
+    // Values injected from a DC/OS secret written from a file end with a newline.
+    const { config, problems } = dcosConfigFromEnv({ DCOS_SECRETS_USERNAME: ' alice\n', DCOS_SECRETS_PASSWORD: `${PASSWORD}\n` });
+    expect(problems).toEqual([]);
+    expect(config!.login.uid).toBe('alice');
+    expect(config!.login.kind === 'password' && config!.login.password.reveal()).toBe(PASSWORD);
+    // As for the file: one trailing newline dropped, nothing else (a password may end with spaces).
+    const spaces = dcosConfigFromEnv({ DCOS_SECRETS_USERNAME: 'alice', DCOS_SECRETS_PASSWORD: 'pw  \r\n' }).config!;
+    expect(spaces.login.kind === 'password' && spaces.login.password.reveal()).toBe('pw  ');
+    expect(dcosConfigFromEnv({ DCOS_SECRETS_USERNAME: 'alice', DCOS_SECRETS_PASSWORD: '\n' }).problems).toEqual([
+      'DCOS_SECRETS_PASSWORD: the password is empty',
+    ]);
   });
 
   it('lists every problem at once, echoing no value', () => {
@@ -181,6 +232,20 @@ describe('dcosConfigFromEnv', () => {
       expect(text).not.toContain(keyLine);
     }
     expect(String(new SecretText('x'))).toBe('[redacted]');
+  });
+
+  it('sameDcosConfig() tells a changed password or key apart, although both print redacted', () => {
+    const pw = (p: string) => dcosConfigFromEnv({ DCOS_SECRETS_USERNAME: 'a', DCOS_SECRETS_PASSWORD: p }).config!;
+    expect(JSON.stringify(pw('old'))).toBe(JSON.stringify(pw('new')));
+    expect(sameDcosConfig(pw('old'), pw('old'))).toBe(true);
+    expect(sameDcosConfig(pw('old'), pw('new'))).toBe(false);
+    const sa = (keyFile: string) => dcosConfigFromEnv({ DCOS_SERVICE_ACCOUNT: 'a', DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile }).config!;
+    const other = file('other.pem', makeRsaKeyPair().pkcs8Pem);
+    expect(sameDcosConfig(sa(f.pkcs8!), sa(f.pkcs1!))).toBe(true); // the same key in another form
+    expect(sameDcosConfig(sa(f.pkcs8!), sa(other))).toBe(false);
+    expect(sameDcosConfig(pw('old'), sa(f.pkcs8!))).toBe(false);
+    const url = dcosConfigFromEnv({ DCOS_CLUSTER_URL: 'https://elsewhere', DCOS_SECRETS_USERNAME: 'a', DCOS_SECRETS_PASSWORD: 'old' }).config!;
+    expect(sameDcosConfig(pw('old'), url)).toBe(false);
   });
 
   it('makeDcosConfig validates a config built in code and fills defaults', () => {

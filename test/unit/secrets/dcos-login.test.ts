@@ -172,6 +172,29 @@ describe('DcosAuth', () => {
     expect(t.lines.filter((l) => l.includes('DC/OS login failed'))).toHaveLength(2);
   });
 
+  it('a freshly issued token that DC/OS refuses is remembered like refused credentials: fail fast, then one more attempt', async () => {
+    const t = setup({ backoffMs: 30_000 });
+    const token = await t.auth.token();
+    t.auth.refused(
+      token,
+      new ProxyError('SECRET_STORE_LOGIN_FAILED', 'DC/OS at https://dcos.example refused an auth token of alice right after issuing it (HTTP 401)', { uid: 'alice', status: 401 }),
+    );
+    expect(t.auth.status()).toMatchObject({ loggedIn: false, failingUntil: t.now() + 30_000 });
+    t.advance(5_000);
+    await expect(t.auth.token()).rejects.toMatchObject({
+      code: 'SECRET_STORE_LOGIN_FAILED',
+      message: expect.stringMatching(/right after issuing it \(HTTP 401\) \(5 s ago; not trying again for 25 s\)$/),
+      details: { uid: 'alice', status: 401, failFast: true },
+    });
+    expect(t.bodies).toHaveLength(1);
+    expect(t.lines.filter((l) => l.includes('"level":"error"') && l.includes('refused a freshly issued auth token'))).toHaveLength(1);
+    t.advance(25_000);
+    await expect(t.auth.token()).resolves.not.toBe(token);
+    expect(t.bodies).toHaveLength(2);
+    expect(t.auth.status().failingUntil).toBeUndefined();
+    expect(t.lines.join('\n')).not.toContain(token.split('.')[2]!);
+  });
+
   it('transient failures are not remembered', async () => {
     const t = setup();
     t.answer(async () => {
