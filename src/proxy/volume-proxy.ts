@@ -335,11 +335,18 @@ export class VolumeProxy {
   private async recordReference(name: string, secretPath: string): Promise<() => Promise<void>> {
     const previous = this.deps.state.get(name);
     await this.deps.state.remember(name, secretPath);
-    return () => this.bestEffort(previous ? this.deps.state.remember(name, previous.secretPath ?? null) : this.deps.state.forget(name));
+    return () =>
+      this.bestEffort(
+        previous ? this.deps.state.remember(name, previous.secretPath ?? null) : this.deps.state.forget(name),
+        'the state file could not be put back after pxd refused the Create; it may name a reference for a volume that does not exist',
+      );
   }
 
-  private async bestEffort(write: Promise<void>): Promise<void> {
-    await write.catch((e) => this.deps.logger.warn({ code: asProxyError(e).code, msg: asProxyError(e).message }, 'the state file was not updated; the request itself was done'));
+  private async bestEffort(write: Promise<void>, why = 'the state file was not updated; the request itself was done'): Promise<void> {
+    await write.catch((e) => {
+      const err = asProxyError(e);
+      this.deps.logger.warn({ code: err.code, msg: err.message }, why);
+    });
   }
 
   private async resolveToken(parsed: ParsedName, opts: ReadonlyMap<string, string>, dockerName: string, operation: Operation, deadline: number): Promise<ResolvedToken> {
