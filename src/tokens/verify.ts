@@ -8,6 +8,7 @@
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { RemoteKeys } from './jwks.js';
+import { findJsonKeyProblem, type JsonKeyProblem } from './json-keys.js';
 import { LRUCache } from 'lru-cache';
 
 import { ProxyError, type ErrorCode, type ProxyErrorDetails } from '../errors.js';
@@ -53,6 +54,8 @@ const FAMILY_SLOT: Record<Family, VerifiedToken['keySlot']> = {
 
 const USERNAME_CLAIMS: readonly UsernameClaim[] = ['sub', 'email', 'name'];
 const B64URL = /^[A-Za-z0-9_-]*$/;
+/** Nesting of objects and arrays allowed in a header or payload (real tokens use two or three levels). */
+const MAX_JSON_DEPTH = 64;
 
 interface IssuerKeys {
   config: IssuerConfig;
@@ -184,11 +187,22 @@ export class TokenVerifier {
     if (!B64URL.test(signaturePart) || signaturePart.length % 4 === 1) {
       fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its signature is not base64url`);
     }
-    const header = decodeJsonObject(headerPart);
-    if (!header) fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its header is not a base64url-encoded JSON object`);
-    const payload = decodeJsonObject(payloadPart);
-    if (!payload) fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its payload is not a base64url-encoded JSON object`);
-    const claims = payload as Claims;
+    const headerJson = decodeJsonObject(headerPart);
+    if (!headerJson) fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its header is not a base64url-encoded JSON object`);
+    const payloadJson = decodeJsonObject(payloadPart);
+    if (!payloadJson) fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: its payload is not a base64url-encoded JSON object`);
+    const header = (headerJson as DecodedPart).value;
+    const claims = (payloadJson as DecodedPart).value;
+
+    // 1b. One value per name, as pxd will read it. JSON.parse keeps the last of two equal keys, and pxd's
+    // Go decoder matches claim names to its Claims struct regardless of case (encoding/json folds them):
+    // `{"sub":"id/eve","SUB":"id/alice"}` would be eve here and alice in pxd. So: no key twice in any
+    // object of the header or the payload, and no two top-level claims equal under Go's case folding.
+    // The header needs no folding: jose and golang-jwt (a map) both read its parameters by exact name.
+    const headerProblem = findJsonKeyProblem((headerJson as DecodedPart).text, { foldTopLevel: false, maxDepth: MAX_JSON_DEPTH });
+    if (headerProblem) keyProblem(src, 'header', headerProblem, fail);
+    const payloadProblem = findJsonKeyProblem((payloadJson as DecodedPart).text, { foldTopLevel: true, maxDepth: MAX_JSON_DEPTH });
+    if (payloadProblem) keyProblem(src, 'payload', payloadProblem, fail);
 
     // 2. Algorithm: only the three families pxd knows. kid/jku/x5u/jwk headers are ignored.
     const rawAlg = (header as Claims).alg;
@@ -440,16 +454,52 @@ function importPublicPem(pem: string, what: string): KeyObject {
   }
 }
 
-function decodeJsonObject(part: string): Claims | undefined {
+interface DecodedPart {
+  /** The JSON text, exactly as decoded from base64url (the key check reads it). */
+  text: string;
+  value: Claims;
+}
+
+function decodeJsonObject(part: string): DecodedPart | undefined {
   if (part === '' || !B64URL.test(part) || part.length % 4 === 1) return undefined;
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(Buffer.from(part, 'base64url'));
     const value: unknown = JSON.parse(text);
     if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-    return value as Claims;
+    return { text, value: value as Claims };
   } catch {
     return undefined;
   }
+}
+
+/** Refuse a header or payload whose keys pxd could read otherwise than this proxy (TOKEN_MALFORMED). */
+function keyProblem(src: string, part: 'header' | 'payload', p: JsonKeyProblem, fail: FailFn): never {
+  const what = part === 'header' ? 'parameter' : 'claim';
+  const detail = (name: string): ProxyErrorDetails => (part === 'header' ? { parameter: truncate(name) } : { claim: truncate(name) });
+  const lead = `${src} is not a well-formed JWT: its ${part}`;
+  switch (p.kind) {
+    case 'duplicate':
+      if (p.within === undefined) {
+        return fail('TOKEN_MALFORMED', `${lead} gives the ${what} ${keyName(p.key)} twice; each ${what} may appear only once`, detail(p.key));
+      }
+      return fail('TOKEN_MALFORMED',
+        `${lead} gives the key ${keyName(p.key)} twice inside the ${what} ${keyName(p.within)}; a key may appear only once in an object`,
+        detail(p.within));
+    case 'fold':
+      return fail('TOKEN_MALFORMED',
+        `${lead} has the claims ${keyName(p.first)} and ${keyName(p.second)}, whose names differ only in letter case; ` +
+          'pxd reads claim names regardless of case, so it could take another value than the one checked here. Give each claim once',
+        { claim: truncate(p.first), claims: [truncate(p.first), truncate(p.second)] });
+    case 'depth':
+      return fail('TOKEN_MALFORMED', `${lead} nests objects or arrays more than ${p.limit} levels deep`);
+    case 'syntax':
+      return fail('TOKEN_MALFORMED', `${lead} is not a base64url-encoded JSON object`);
+  }
+}
+
+/** A claim or parameter name for a message: quoted, bounded, anything but printable ASCII escaped (ſ → \u017f). */
+function keyName(name: string): string {
+  return JSON.stringify(truncate(name)).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 function stringArrayClaim(claims: Claims, name: string): string[] | undefined {
