@@ -6,7 +6,7 @@
  * The text Docker shows is `pxd-auth <CODE>: <message>` so operators can grep for the code
  * (docs/troubleshooting.md explains each one).
  */
-import { scrub } from './audit/scrub.js';
+import { redact as scrub } from './redact.js';
 
 export const ERROR_CODES = {
   // The plugin protocol (request shape)
@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   OPTS_INVALID: 'the -o options are malformed',
   SECRET_PATH_INVALID: 'the token_secret path is malformed',
   SECRET_PATH_OUTSIDE_BASE: 'the token_secret path is outside the allowed base path',
+  PXD_READS_DIFFERENTLY: 'pxd would read the request differently from what the proxy checked',
 
   // Finding the token
   TOKEN_MISSING: 'no token was given for an authenticated operation',

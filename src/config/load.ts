@@ -295,8 +295,13 @@ export function loadConfig(input: LoadInput): LoadResult {
 
   // 6. Policy.
   const roles: Record<string, Operation[]> = { ...PXD_DEFAULT_ROLES, ...(yaml.policy?.roles ?? {}) };
-  const bindings = (yaml.policy?.bindings ?? []).map((b) => ({ ...b, secretPrefix: b.secretPrefix.replace(/^\/+|\/+$/g, '') }));
-  const policy: PolicyConfig = { roles, bindings };
+  const bindings: PolicyConfig['bindings'] = [];
+  for (const [i, b] of (yaml.policy?.bindings ?? []).entries()) {
+    const prefix = bindingPrefix(b.secretPrefix, secretsBasePath);
+    if (typeof prefix === 'string') bindings.push({ ...b, secretPrefix: prefix });
+    else problems.push(`policy.bindings[${i}].secretPrefix: ${prefix.problem}`);
+  }
+  const policy: PolicyConfig = { roles, bindings, strict: yaml.policy?.strict ?? false };
   const volumeSecrets: Config['volumeSecrets'] = [];
   for (const [i, v] of (yaml.volumeSecrets ?? []).entries()) {
     try {
@@ -364,4 +369,25 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
   }
   return o;
+}
+
+/**
+ * A binding's secret prefix, read as token_secret paths are: under the base path. `tenant-a` and
+ * `pwx/secrets/tenant-a` both mean `pwx/secrets/tenant-a` with the base `pwx/secrets`. A prefix
+ * above the base (`pwx`) or beside it (`/other`) could never match a secret the proxy reads: it is
+ * refused rather than left to default-allow silently.
+ */
+export function bindingPrefix(raw: string, basePath: string | undefined): string | { problem: string } {
+  const absolute = raw.startsWith('/');
+  const prefix = raw.replace(/^\/+|\/+$/g, '');
+  const base = (basePath ?? '').replace(/^\/+|\/+$/g, '');
+  if (base === '') return prefix;
+  if (prefix === base || prefix.startsWith(`${base}/`)) return prefix;
+  if (prefix === '' || base.startsWith(`${prefix}/`)) {
+    return { problem: `${JSON.stringify(raw)} is above the secrets base path ${JSON.stringify(base)}; write it relative to the base path (tenant-a) or in full (${base}/tenant-a)` };
+  }
+  if (absolute) {
+    return { problem: `${JSON.stringify(raw)} is outside the secrets base path ${JSON.stringify(base)}, so it could never match; write it under the base path` };
+  }
+  return `${base}/${prefix}`;
 }

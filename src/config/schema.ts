@@ -29,6 +29,8 @@ export const policySchema = z
   .object({
     roles: z.record(z.string().min(1), z.array(operation)).optional(),
     bindings: z.array(bindingSchema).optional(),
+    /** Only secrets some binding covers may be used (recommended for clusters shared by tenants). */
+    strict: z.boolean().optional(),
   })
   .strict();
 

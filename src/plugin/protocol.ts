@@ -27,7 +27,8 @@ export interface PluginRequest {
 }
 
 const MAX_NAME_LENGTH = 65_536;
-const MAX_ID_LENGTH = 256;
+/** The mount ID dockerd generates (stringid.GenerateRandomID): 32 random bytes in lowercase hex. */
+const MOUNT_ID_RE = /^[0-9a-f]{64}$/;
 
 /**
  * Decode and check a body. Docker resends a *zero-length* body when a call is retried after a broken
@@ -68,9 +69,12 @@ export function decodeBody(endpoint: Endpoint, body: Buffer): PluginRequest | un
   const req: PluginRequest = { Name: o.Name };
   if (endpoint === 'VolumeDriver.Create') req.Opts = o.Opts ?? null;
   if (endpoint === 'VolumeDriver.Mount' || endpoint === 'VolumeDriver.Unmount') {
-    if (o.ID !== undefined && o.ID !== null) {
-      if (typeof o.ID !== 'string' || o.ID.length > MAX_ID_LENGTH) {
-        throw new ProxyError('BODY_INVALID', `${endpoint} "ID" must be a string of at most ${MAX_ID_LENGTH} characters`);
+    // pxd builds the mountpoint as <root>/<volume><ID>: an ID is an identifier, never a path. dockerd
+    // sends 64 lowercase hex characters; dvdcli sends none (a Go client may send "").
+    if (o.ID !== undefined && o.ID !== null && o.ID !== '') {
+      if (typeof o.ID !== 'string' || !MOUNT_ID_RE.test(o.ID)) {
+        const shown = typeof o.ID === 'string' ? `${o.ID.length} characters that are not all lowercase hex` : `a ${typeof o.ID}`;
+        throw new ProxyError('BODY_INVALID', `${endpoint} "ID" must be 64 lowercase hex characters, as dockerd sends, or absent; got ${shown}; nothing was done`);
       }
       req.ID = o.ID;
     }

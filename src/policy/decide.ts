@@ -37,7 +37,8 @@ export function decide(cfg: PolicyConfig, input: PolicyInput): Decision {
     return { allow: false, code: 'POLICY_ROLE_DENIED', message };
   }
 
-  // 2. Bindings: only for tokens read from a secret; the longest covering prefix decides.
+  // 2. Bindings: only for tokens read from a secret; the longest covering prefix decides, for the
+  // volume and for every other volume the request names (a clone reads its parent).
   if (input.secretPath === undefined) return { allow: true, reason: 'ROLE_ALLOWED', role };
   const secretPath = trimSlashes(input.secretPath);
   let longest = -1;
@@ -52,18 +53,31 @@ export function decide(cfg: PolicyConfig, input: PolicyInput): Decision {
       covering.push(b);
     }
   }
-  if (covering.length === 0) return { allow: true, reason: 'ROLE_ALLOWED', role };
-
-  const binding = covering.find((b) => b.volumes.some((p) => globMatch(p, volumeName)));
-  if (binding) return { allow: true, reason: 'ROLE_ALLOWED', role, binding };
+  if (covering.length === 0) {
+    if (!cfg.strict) return { allow: true, reason: 'ROLE_ALLOWED', role };
+    return {
+      allow: false,
+      code: 'POLICY_BINDING_DENIED',
+      message: `secret ${secretPath} is not covered by any binding, and policy.strict allows only bound secrets; add a binding for it`,
+    };
+  }
 
   const patterns = [...new Set(covering.flatMap((b) => b.volumes))];
   const allowed = patterns.length > 0 ? `may only be used for volumes ${patterns.join(', ')}` : 'may not be used for any volume';
-  return {
-    allow: false,
-    code: 'POLICY_BINDING_DENIED',
-    message: `secret ${secretPath} ${allowed} (not ${JSON.stringify(volumeName)})`,
-  };
+  const bindingFor = (name: string): Binding | undefined => covering.find((b) => b.volumes.some((p) => globMatch(p, name)));
+  const binding = bindingFor(volumeName);
+  if (!binding) {
+    return { allow: false, code: 'POLICY_BINDING_DENIED', message: `secret ${secretPath} ${allowed} (not ${JSON.stringify(volumeName)})` };
+  }
+  for (const ref of input.references ?? []) {
+    if (bindingFor(ref.volumeName)) continue;
+    return {
+      allow: false,
+      code: 'POLICY_BINDING_DENIED',
+      message: `secret ${secretPath} ${allowed}, and ${ref.option}=${JSON.stringify(ref.volumeName)} names another volume`,
+    };
+  }
+  return { allow: true, reason: 'ROLE_ALLOWED', role, binding };
 }
 
 function trimSlashes(p: string): string {

@@ -13,6 +13,11 @@ export interface PolicyConfig {
   /** role → operations it may perform. Defaults mirror pxd: admin and user all three, view none. */
   roles: Record<string, Operation[]>;
   bindings: Binding[];
+  /**
+   * A secret that no binding covers may not be used at all (default false: it may be used for any
+   * volume its token's roles allow). Recommended for clusters shared by tenants.
+   */
+  strict?: boolean;
 }
 
 export interface PolicyInput {
@@ -22,6 +27,8 @@ export interface PolicyInput {
   roles: string[];
   /** Set when the token came from a secret. */
   secretPath?: string;
+  /** Other volumes the request names through an option (`parent` of a clone): checked like volumeName. */
+  references?: ReadonlyArray<{ option: string; volumeName: string }>;
 }
 
 export type Decision =

@@ -5,12 +5,15 @@ import {
   parseName,
   parseOpts,
   assertExpressibleForPxd,
-  assertReadableByPxd,
-  forwardNameForPxd,
+  createSpec,
+  mountSpec,
+  forwardedBody,
   redactName,
+  PXD_VOLUME_REFERENCE_KEYS,
   type ParsedName,
+  type ForwardedBody,
+  type PxdOperation,
 } from '../volume-name/index.js';
-import { NAME_KEY, TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY } from '../volume-name/types.js';
 import { resolveToken, type ResolvedToken } from '../tokens/resolve.js';
 import { describeSource, type TokenSource, type VerifiedToken } from '../tokens/types.js';
 import { decide } from '../policy/decide.js';
@@ -56,7 +59,10 @@ export interface ProxyDeps {
 
 type Reply = Record<string, unknown>;
 
-const OPERATION: Partial<Record<Endpoint, Operation>> = {
+/** Shaped like a JWT for the read-back done before a token is resolved; never sent anywhere. */
+const TRIAL_TOKEN = 'eyJ0.eyJ0.c2ln';
+
+const OPERATION: Partial<Record<Endpoint, Operation & PxdOperation>> = {
   'VolumeDriver.Create': 'create',
   'VolumeDriver.Remove': 'remove',
   'VolumeDriver.Mount': 'mount',
@@ -286,16 +292,13 @@ export class VolumeProxy {
       parsed = parseName(req.Name);
       assertExpressibleForPxd(parsed);
       const opts = endpoint === 'VolumeDriver.Create' ? parseOpts(req.Opts) : new Map<string, string>();
-      if (opts.has(NAME_KEY)) {
-        // pxd could take the volume name from Opts for a bare Name: the proxy would check one volume and pxd create another.
-        throw new ProxyError('OPTS_INVALID', `-o name=... is not accepted for volume ${parsed.volumeName}: the volume name is the one given to docker (--name)`, { volume: parsed.volumeName });
-      }
-      if (endpoint === 'VolumeDriver.Create' && parsed.inline) {
-        // The spec travels inside the Name: refuse what pxd would read back cut short, before any secret is read.
-        const inName = new Set(parsed.options.map(([k]) => k));
-        assertReadableByPxd(parsed.options, 'name');
-        assertReadableByPxd([...opts].filter(([k]) => !inName.has(k)), 'opts');
-      }
+      // What pxd is asked to do besides authenticating: Create's spec, Mount's passphrase, nothing for Remove.
+      const spec = endpoint === 'VolumeDriver.Create' ? createSpec(parsed, opts) : endpoint === 'VolumeDriver.Mount' ? mountSpec(parsed) : new Map<string, string>();
+      // Refuse what pxd could not read back before any secret is read (a stand-in token; the real
+      // one is read back again below). A Create by an inline name must also make a Mount that works.
+      const trial = { volume: parsed.volumeName, token: TRIAL_TOKEN };
+      forwardedBody(operation, { ...trial, spec });
+      if (endpoint === 'VolumeDriver.Create' && parsed.inline) forwardedBody('mount', { ...trial, spec: mountSpec(parsed) });
       token = await this.resolveToken(parsed, opts, req.Name, operation, deadline);
       verified = await this.verify(token);
       const decision = decide(this.deps.settings.policy, {
@@ -303,17 +306,20 @@ export class VolumeProxy {
         volumeName: parsed.volumeName,
         roles: verified.roles,
         secretPath: 'secretPath' in token.source ? token.source.secretPath : undefined,
+        references: PXD_VOLUME_REFERENCE_KEYS.filter((k) => spec.has(k)).map((k) => ({ option: k, volumeName: spec.get(k)! })),
       });
       if (!decision.allow) {
         throw new ProxyError(decision.code, `${decision.message} (${describeSource(token.source)}, user ${verified.username})`, { volume: parsed.volumeName });
       }
+      // Built, then read back as pxd will read it: forwarded only if pxd sees what was checked.
+      const body = forwardedBody(operation, { volume: parsed.volumeName, token: token.value, spec }, endpoint === 'VolumeDriver.Mount' ? req.ID : undefined);
       // A reference given with -o token_secret exists only in this request (Docker sends options to
       // Create only): it is on disk before pxd creates anything, or the Create is refused.
       const undo = endpoint === 'VolumeDriver.Create' && token.source.kind === 'opts-secret' ? await this.recordReference(req.Name, token.source.secretPath) : undefined;
       forwarded = true;
       let reply: Reply;
       try {
-        reply = await this.forwardAuthenticated(endpoint, req, parsed, opts, token, verified.username, deadline);
+        reply = await this.forwardAuthenticated(endpoint, body, parsed, verified.username, deadline);
       } catch (e) {
         await undo?.();
         throw e;
@@ -374,30 +380,7 @@ export class VolumeProxy {
     }
   }
 
-  private async forwardAuthenticated(
-    endpoint: Endpoint,
-    req: PluginRequest,
-    parsed: ParsedName,
-    opts: ReadonlyMap<string, string>,
-    token: ResolvedToken,
-    username: string,
-    deadline: number,
-  ): Promise<Reply> {
-    let body: Reply;
-    if (endpoint === 'VolumeDriver.Create') {
-      const passOpts = new Map([...opts].filter(([k]) => k !== TOKEN_KEY && k !== TOKEN_SECRET_KEY && k !== TOKEN_SECRET_NAMESPACE_KEY));
-      if (parsed.inline) {
-        // pxd ignores Opts once the Name carries name=, so the user's -o options are merged into the Name.
-        body = { Name: forwardNameForPxd(parsed, token.value, passOpts), Opts: Object.fromEntries(passOpts) };
-      } else {
-        // A bare name: pxd takes the whole Name as the volume name and the spec and token from Opts.
-        body = { Name: parsed.volumeName, Opts: { ...Object.fromEntries(passOpts), [TOKEN_KEY]: token.value } };
-      }
-    } else {
-      // Mount (and Remove) read the token from the Name only, which works only with name=.
-      body = { Name: forwardNameForPxd(parsed, token.value) };
-      if (endpoint === 'VolumeDriver.Mount' && req.ID !== undefined) body.ID = req.ID;
-    }
+  private async forwardAuthenticated(endpoint: Endpoint, body: ForwardedBody, parsed: ParsedName, username: string, deadline: number): Promise<Reply> {
     const reply = await this.forward(endpoint, body, deadline);
     const operation = OPERATION[endpoint]!;
     const refused = reply.status !== 200 || !reply.json || (typeof reply.json.Err === 'string' && reply.json.Err !== '');

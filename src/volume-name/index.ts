@@ -9,5 +9,21 @@ export {
 } from './parse.js';
 export { parseOpts } from './opts.js';
 export { resolveSecretPath, MAX_SECRET_PATH_LENGTH, type SecretPathInput } from './secret-path.js';
-export { serializeOptions, forwardNameForPxd, redactName, KEY_RE } from './serialize.js';
-export { assertReadableByPxd, pxdReadableOrder } from './pxd-values.js';
+export { serializeOptions, redactName, KEY_RE } from './serialize.js';
+export {
+  readNameAsPxd,
+  readRequestAsPxd,
+  assertPxdReadsAsChecked,
+  nameValueToOptsValue,
+  pxdNameValueClass,
+  PXD_NAME_SPEC_KEYS,
+  PXD_SECRET_VALUE_KEYS,
+  PXD_VOLUME_REFERENCE_KEYS,
+  PROXY_KEYS,
+  type PxdNameReading,
+  type PxdRequestReading,
+  type CheckedRequest,
+  type ForwardedBody,
+  type PxdOperation,
+} from './pxd-reading.js';
+export { createSpec, mountSpec, forwardedBody } from './forward.js';

@@ -2,21 +2,10 @@
  * Rendering Names for pxd, and rendering untrusted text safely for messages and logs.
  */
 import { ProxyError } from '../errors.js';
-import {
-  NAME_KEY,
-  PXD_NAME_RE,
-  TOKEN_KEY,
-  TOKEN_SECRET_KEY,
-  TOKEN_SECRET_NAMESPACE_KEY,
-  type ParsedName,
-} from './types.js';
-import { pxdReadableOrder } from './pxd-values.js';
+import { redact } from '../redact.js';
 
 /** Inline option keys: pxd's keys are all lowercase `[a-z0-9_]`. */
 export const KEY_RE = /^[a-z0-9_]+$/;
-
-/** Keys the proxy consumes itself: never forwarded as written by the user. */
-const PROXY_KEYS: ReadonlySet<string> = new Set([NAME_KEY, TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY]);
 
 /** Longest piece of user text quoted in a message. */
 const QUOTE_MAX = 80;
@@ -43,103 +32,16 @@ export function serializeOptions(options: ReadonlyArray<readonly [string, string
 }
 
 /**
- * The Name sent to pxd on Create/Remove/Mount.
- *
- * pxd finds each key with an unanchored regex and the leftmost match wins, so `name=` goes first
- * (otherwise `sharedv4_svc_name=abc,name=real` reads as `abc`) and `token=` second (nothing before
- * it can then contain `token=`). The user's token keys are dropped: the proxy has resolved them.
- * `extra` carries Opts to merge, because pxd ignores Opts entirely once the Name holds `name=`.
- */
-export function forwardNameForPxd(parsed: ParsedName, token: string, extra?: ReadonlyMap<string, string>): string {
-  // Defensive: callers run assertExpressibleForPxd first, but never emit a name pxd would cut short.
-  if (!PXD_NAME_RE.test(parsed.volumeName)) {
-    throw new ProxyError(
-      'NAME_UNSUPPORTED',
-      `the volume name ${quote(parsed.volumeName)} cannot be sent to pxd: its name= only accepts [0-9A-Za-z_-]`,
-    );
-  }
-  // The token is never quoted; a ',' would end it early inside the Name.
-  if (token === '' || token.includes(',')) {
-    throw new ProxyError('TOKEN_MALFORMED', 'the token is empty or contains "," and cannot be sent inside the volume name');
-  }
-
-  // The user's options, then the Opts to merge; name= and token= are written by hand below.
-  const rest: Array<readonly [string, string]> = [];
-  const present = new Set<string>();
-  for (const [key, value] of parsed.options) {
-    present.add(key);
-    if (!PROXY_KEYS.has(key)) rest.push([key, value]);
-  }
-  for (const [key, value] of extra ?? []) {
-    if (present.has(key) || PROXY_KEYS.has(key)) continue;
-    present.add(key);
-    rest.push([key, value]);
-  }
-  // serializeOptions checks the user's options; its messages can never include the token.
-  const tail = serializeOptions(pxdReadableOrder(rest));
-  return `${NAME_KEY}=${parsed.volumeName},${TOKEN_KEY}=${token}${tail === '' ? '' : `,${tail}`}`;
-}
-
-/** A value after `token=` (pxd's match is unanchored, so any `...token=` counts); stops at delimiters. */
-const TOKEN_VALUE_RE = /token=[^,\s"'`;&<>\\]*/gi;
-/** Maximal runs of the characters a JWT (or pxd's token class) can contain. */
-const JWT_CHARS_RUN_RE = /[A-Za-z0-9_\-.+/=]+/g;
-const B64URL_RE = /^[A-Za-z0-9_-]+$/;
-const B64URL_CHAR_RE = /^[A-Za-z0-9_-]$/;
-/** A JWT header is base64url JSON (`{"` → `eyJ`) and at least ~19 characters. */
-const JWT_HEADER_MIN = 12;
-/** For JWT-like strings without `eyJ`: two long base64url parts then a third one. */
-const GENERIC_PART_MIN = 16;
-
-/**
- * Replaces token values and JWT-looking substrings with `***`, keeping the rest readable.
- * Works on any string (logs, error messages) and never throws. Linear time: no backtracking
- * regex runs over attacker-sized input.
+ * A volume name (or any text) with its secrets replaced by `***`: the values of `token=`,
+ * `secret_key=` and the other secret keys wherever they occur, and JWT-looking runs. The rule is
+ * src/redact.ts, the same one the logs, error texts and the state file use. Never throws; linear time.
  */
 export function redactName(raw: string): string {
-  let s: string;
-  try {
-    s = typeof raw === 'string' ? raw : String(raw);
-  } catch {
-    return '***';
-  }
-  s = s.replace(TOKEN_VALUE_RE, (m) => `${m.slice(0, 'token='.length)}***`);
-  return s.replace(JWT_CHARS_RUN_RE, redactRun);
-}
-
-/** Redacts from the start of the first JWT-looking part of a run to the end of the run. */
-function redactRun(run: string): string {
-  if (!run.includes('.')) return run;
-  const parts = run.split('.');
-  let offset = 0;
-  for (let i = 0; i < parts.length - 1; i++) {
-    const part = parts[i]!;
-    // Only the base64url tail of the part can start a JWT (the run may glue other text before it).
-    const tailStart = b64urlTailStart(part);
-    const tail = part.slice(tailStart);
-    // `eyJ...` followed by a dot: the start of a JWT header.
-    const at = tail.indexOf('eyJ');
-    if (at >= 0 && tail.length - at >= JWT_HEADER_MIN) {
-      return `${run.slice(0, offset + tailStart + at)}***`;
-    }
-    const next = parts[i + 1]!;
-    if (i + 2 < parts.length && tail.length >= GENERIC_PART_MIN && next.length >= GENERIC_PART_MIN && B64URL_RE.test(next)) {
-      return `${run.slice(0, offset + tailStart)}***`;
-    }
-    offset += part.length + 1;
-  }
-  return run;
-}
-
-/** Index where the trailing run of base64url characters of `s` begins. */
-function b64urlTailStart(s: string): number {
-  let i = s.length;
-  while (i > 0 && B64URL_CHAR_RE.test(s[i - 1]!)) i--;
-  return i;
+  return redact(raw);
 }
 
 /**
- * User text for a message: token-redacted, truncated, and reduced to printable ASCII (anything
+ * User text for a message: redacted (src/redact.ts), truncated, and reduced to printable ASCII (anything
  * else becomes `\u{...}`) so control, bidi or look-alike characters cannot disguise the message.
  */
 export function quote(value: string, max = QUOTE_MAX): string {

@@ -111,6 +111,8 @@ export interface PxdVolume {
   spec: Record<string, string>;
   /** unknown -o keys (incl. `token_secret`), plus zones/racks */
   labels: Record<string, string>;
+  /** the volume this one was cloned from (`parent=`: docker.go create → SdkVolumeClone{ParentId}) */
+  parent?: string;
   /** bytes */
   size: number;
   haLevel: number;
@@ -410,8 +412,19 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
     }
     const name = np.name;
     try {
-      // `parent=` would make pxd call Clone; cloning is not modelled (a plain Create is made instead).
-      const user = sdkCall(await authenticate(token), SDK_VOLUME + 'Create');
+      // `parent=` makes pxd call Clone, which inspects the parent with the caller's token (ownership
+      // applies: an admin group reads every volume). GUESS: the Clone's size and spec follow the parent;
+      // the double records the request's spec and the parent's name.
+      const user = sdkCall(await authenticate(token), SDK_VOLUME + (spec.parent ? 'Clone' : 'Create'));
+      let parent: PxdVolume | undefined;
+      if (spec.parent) {
+        try {
+          parent = volumeFromName(spec.parent);
+        } catch {
+          throw new RpcError('NotFound', `Volume id ${spec.parent} not found`);
+        }
+        if (!permitted(parent, user)) throw new RpcError('PermissionDenied', `Access denied to volume ${parent.id}`);
+      }
       if (name.length === 0) throw new RpcError('InvalidArgument', 'Must supply a unique name');
       const size = effectiveSize(spec);
       let existing: PxdVolume | undefined;
@@ -446,6 +459,7 @@ export async function startPxdDouble(opts: PxdDoubleOptions): Promise<PxdDouble>
         owner: user?.username,
         spec: { ...spec.spec },
         labels: { ...spec.labels },
+        ...(parent ? { parent: parent.name } : {}),
         size,
         haLevel: spec.haLevel,
         shared: spec.shared,

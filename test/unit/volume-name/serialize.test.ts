@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import { forwardNameForPxd, parseName, redactName, serializeOptions } from '../../../src/volume-name/index.js';
+import { parseName, redactName, serializeOptions } from '../../../src/volume-name/index.js';
 import { catchProxyError, fakeJwt } from './helpers.js';
 
 const JWT = fakeJwt();
@@ -24,71 +24,6 @@ describe('serializeOptions', () => {
 
   it.each(['Size', 'a=b', 'a,b', ''])('refuses the key %j', (key) => {
     catchProxyError(() => serializeOptions([[key, 'x']]), 'OPTS_INVALID');
-  });
-});
-
-describe('forwardNameForPxd', () => {
-  it('a bare name → name=<volume>,token=<jwt>', () => {
-    expect(forwardNameForPxd(parseName('mnt1'), JWT)).toBe(`name=mnt1,token=${JWT}`);
-  });
-
-  it('puts name= first so pxd\'s leftmost match reads the real name', () => {
-    const out = forwardNameForPxd(parseName('sharedv4_svc_name=abc,name=real'), JWT);
-    expect(out.startsWith('name=real,token=')).toBe(true);
-    expect(out).toBe(`name=real,token=${JWT},sharedv4_svc_name=abc`);
-    // pxd's own regex now reads "real".
-    expect(/name=([0-9A-Za-z_-]+)/.exec(out)?.[1]).toBe('real');
-  });
-
-  it('drops the user\'s token keys and keeps the other options in order', () => {
-    const parsed = parseName('token_secret=pwx/secrets/user1-token,repl=3,token_secret_namespace=ns,name=myvol1,io_profile=db');
-    expect(forwardNameForPxd(parsed, JWT)).toBe(`name=myvol1,token=${JWT},repl=3,io_profile=db`);
-    const withToken = parseName(`size=5,token=${fakeJwt('other')},name=v`);
-    expect(forwardNameForPxd(withToken, JWT)).toBe(`name=v,token=${JWT},size=5`);
-  });
-
-  it('merges extra Opts not already present, skipping token keys and name', () => {
-    const extra = new Map([
-      ['repl', '2'],
-      ['size', '10'],
-      ['token', 'x.y.z'],
-      ['token_secret', 'a/b'],
-      ['token_secret_namespace', 'ns'],
-      ['name', 'other'],
-      ['shared', 'true'],
-    ]);
-    expect(forwardNameForPxd(parseName('repl=3,name=v'), JWT, extra)).toBe(`name=v,token=${JWT},repl=3,size=10,shared=true`);
-    expect(forwardNameForPxd(parseName('mnt1'), JWT, extra)).toBe(`name=mnt1,token=${JWT},repl=2,size=10,shared=true`);
-  });
-
-  it('refuses extra values with "," (cannot be expressed inline)', () => {
-    const err = catchProxyError(
-      () => forwardNameForPxd(parseName('mnt1'), JWT, new Map([['nodes', 'a,b']])),
-      'OPTS_INVALID',
-    );
-    expect(err.message).toContain('"nodes"');
-  });
-
-  it('refuses extra keys pxd could not read inline', () => {
-    catchProxyError(() => forwardNameForPxd(parseName('mnt1'), JWT, new Map([['Size', '1']])), 'OPTS_INVALID');
-  });
-
-  it('refuses a token that cannot travel inline, without quoting it', () => {
-    const err = catchProxyError(() => forwardNameForPxd(parseName('v'), 'abc,secretpart'), 'TOKEN_MALFORMED');
-    expect(err.message).not.toContain('secretpart');
-    catchProxyError(() => forwardNameForPxd(parseName('v'), ''), 'TOKEN_MALFORMED');
-  });
-
-  it('refuses a volume name pxd would cut short', () => {
-    catchProxyError(() => forwardNameForPxd(parseName('my.vol'), JWT), 'NAME_UNSUPPORTED');
-  });
-
-  it('round-trips through parseName', () => {
-    const parsed = parseName('token_secret=a/b,repl=3,name=myvol1');
-    const again = parseName(forwardNameForPxd(parsed, JWT));
-    expect(again.volumeName).toBe('myvol1');
-    expect(again.token).toBe(JWT);
-    expect(again.tokenSecret).toBeUndefined();
   });
 });
 
