@@ -12,6 +12,7 @@
  *
  *   tsx bench/soak.ts [requests]      (npm run bench:hardening runs it with 50,000)
  */
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +25,9 @@ import { makeFixture, PASSWORD, USER } from '../test/integration/dcos/helpers.js
 import { startStack, type Stack } from '../test/helpers/stack.js';
 import { SHARED_SECRET, userClaims } from '../test/helpers/tokens.js';
 import { hmacJwt, leaks, needlesOf, nowSec, percentile, writeFigures } from '../test/hardening/helpers.js';
+
+/** dockerd's mount IDs are 64 lowercase hex characters; the proxy refuses any other. */
+const MOUNT_IDS = [0, 1, 2, 3].map((i) => createHash('sha256').update(`c${i}`).digest('hex'));
 
 export interface SoakOptions {
   requests: number;
@@ -245,7 +249,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       let body: Record<string, unknown>;
       switch (kind) {
         case 'valid-mount':
-          body = { Name: `token_secret=pwx/tenants/${pad(i)}/token,name=${vol}`, ID: `c${id % 4}` };
+          body = { Name: `token_secret=pwx/tenants/${pad(i)}/token,name=${vol}`, ID: MOUNT_IDS[id % 4]! };
           break;
         case 'valid-get':
           endpoint = 'VolumeDriver.Get';
@@ -256,19 +260,19 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
           body = { Name: `token=${id & 1 ? forged[i] : expired[i]},name=${vol}` };
           break;
         case 'expired-inline':
-          body = { Name: `token=${expired[i]},name=${vol}`, ID: 'x' };
+          body = { Name: `token=${expired[i]},name=${vol}`, ID: MOUNT_IDS[0]! };
           break;
         case 'forged-inline':
-          body = { Name: `token=${forged[i]},name=${vol}`, ID: 'x' };
+          body = { Name: `token=${forged[i]},name=${vol}`, ID: MOUNT_IDS[0]! };
           break;
         case 'expired-secret':
-          body = { Name: `token_secret=pwx/tenants/${pad(b)}/expired,name=${pad(b)}-v0`, ID: 'x' };
+          body = { Name: `token_secret=pwx/tenants/${pad(b)}/expired,name=${pad(b)}-v0`, ID: MOUNT_IDS[0]! };
           break;
         case 'forged-secret':
-          body = { Name: `token_secret=pwx/tenants/${pad(b)}/forged,name=${pad(b)}-v0`, ID: 'x' };
+          body = { Name: `token_secret=pwx/tenants/${pad(b)}/forged,name=${pad(b)}-v0`, ID: MOUNT_IDS[0]! };
           break;
         case 'wrong-tenant':
-          body = { Name: `token_secret=pwx/tenants/${pad(i)}/token,name=${pad(j)}-v0`, ID: 'x' };
+          body = { Name: `token_secret=pwx/tenants/${pad(i)}/token,name=${pad(j)}-v0`, ID: MOUNT_IDS[0]! };
           break;
       }
       const gen0 = flapGen;
@@ -283,7 +287,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       const ok =
         r.status === 200 &&
         err === '' &&
-        (endpoint === 'VolumeDriver.Get' ? r.json?.Volume?.Name === body.Name : r.json?.Mountpoint === `${stack.mountsRoot}/${vol}c${id % 4}`);
+        (endpoint === 'VolumeDriver.Get' ? r.json?.Volume?.Name === body.Name : r.json?.Mountpoint === `${stack.mountsRoot}/${vol}${MOUNT_IDS[id % 4]}`);
       const code = err ? (/^pxd-auth ([A-Z_]+): /.exec(err)?.[1] ?? 'OTHER') : undefined;
       const expected = EXPECTED_DENY[kind];
       if (ok) results.allowed++;

@@ -80,7 +80,7 @@ export function parseName(raw: string, limits: NameLimits = {}): ParsedName {
     if (key === TOKEN_KEY && value.length > maxToken) {
       throw new ProxyError(
         'TOKEN_TOO_LARGE',
-        `the token= in the volume name is ${value.length} characters long; at most ${maxToken} are accepted`,
+        `the inline token in the volume name is ${value.length} characters long; at most ${maxToken} are accepted`,
       );
     }
     seen.add(key);

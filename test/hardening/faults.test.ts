@@ -16,7 +16,7 @@ import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
 import { startDcosDouble, type DcosDouble } from '../doubles/dcos/server.js';
 import { makeFixture, PASSWORD, USER, type Fixture } from '../integration/dcos/helpers.js';
 import { startStack, type Stack } from '../helpers/stack.js';
-import { callPlugin } from '../helpers/plugin-client.js';
+import { callPlugin, mountId } from '../helpers/plugin-client.js';
 import { ISSUER, SHARED_SECRET, signHs256, userClaims } from '../helpers/tokens.js';
 import { leaks, needlesOf, REPO_ROOT, sleep, writeFigures } from './helpers.js';
 
@@ -288,7 +288,7 @@ describe('backend faults', () => {
     const volumes = stack.pxd.volumes;
     await stack.pxd.close();
     const from = stack.logs.length;
-    const err = expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: 'g1' }), 'BACKEND_UNREACHABLE', /\((ENOENT|ECONNREFUSED)\): is the volume driver running\?/);
+    const err = expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('g1') }), 'BACKEND_UNREACHABLE', /\((ENOENT|ECONNREFUSED)\): is the volume driver running\?/);
     const fresh: PxdDouble = await startPxdDouble({
       socketPath: path.join(stack.dir, 'pxd.sock'),
       auth: { issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }] },
@@ -298,8 +298,8 @@ describe('backend faults', () => {
     const audit = expectAudit(stack, from, 'BACKEND_UNREACHABLE', 'error', true);
     for (const [k, v] of volumes) fresh.volumes.set(k, v);
     stack.pxd = fresh;
-    const m = await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: 'g1' });
-    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/knowng1`, Err: '' });
+    const m = await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('g1') });
+    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/known${mountId('g1')}`, Err: '' });
     record('backend gone and restarted', err, audit);
   });
 
@@ -323,12 +323,12 @@ describe('backend faults', () => {
   it('backend resetting connections: BACKEND_UNREACHABLE, then works', async () => {
     tried.push('backend-reset');
     stack.pxd.faults.reset = true;
-    const err = expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: 'r1' }), 'BACKEND_UNREACHABLE', 'is unreachable');
+    const err = expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('r1') }), 'BACKEND_UNREACHABLE', 'is unreachable');
     const from = stack.logs.length;
     expectErr(await stack.call('VolumeDriver.Remove', { Name: NAME('known') }), 'BACKEND_UNREACHABLE', 'is unreachable');
     const audit = expectAudit(stack, from, 'BACKEND_UNREACHABLE', 'error', true);
     stack.pxd.faults.reset = false;
-    expect((await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: 'r1' })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('r1') })).json.Err).toBe('');
     expect(stack.pxd.volumes.has('known')).toBe(true);
     record('backend resetting connections', err, audit);
   });
@@ -338,8 +338,8 @@ describe('backend faults', () => {
     const from = stack.logs.length;
     stack.pxd.faults.garbage = true;
     const err = expectErr(await stack.call('VolumeDriver.Create', { Name: NAME(`gb${++n}`) }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
-    expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: 'x' }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
-    expectErr(await stack.call('VolumeDriver.Unmount', { Name: NAME('known'), ID: 'x' }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
+    expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('x') }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
+    expectErr(await stack.call('VolumeDriver.Unmount', { Name: NAME('known'), ID: mountId('x') }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
     expectErr(await stack.call('VolumeDriver.Path', { Name: NAME('known') }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
     expectErr(await stack.call('VolumeDriver.List', {}), 'BACKEND_BAD_REPLY', 'not a plugin reply');
     expectErr(await stack.call('VolumeDriver.Capabilities', {}), 'BACKEND_BAD_REPLY', 'not a plugin reply');
@@ -366,13 +366,13 @@ describe('backend faults', () => {
       const from = stack.logs.length;
       const value = mp.replace('@ROOT@', stack.mountsRoot);
       stack.pxd.faults.mountpoint = value;
-      const m = await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: 'mp' });
+      const m = await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('mp') });
       const err = expectErr(m, 'MOUNTPOINT_INVALID', why);
       expect(m.json).not.toHaveProperty('Mountpoint');
       if (value !== '') expectErr(await stack.call('VolumeDriver.Path', { Name: NAME('known') }), 'MOUNTPOINT_INVALID', why);
       const audit = expectAudit(stack, from, 'MOUNTPOINT_INVALID', 'deny', true);
       stack.pxd.faults.mountpoint = undefined;
-      expect((await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: 'mp' })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/knownmp`, Err: '' });
+      expect((await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('mp') })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/known${mountId('mp')}`, Err: '' });
       record(`backend answering ${label} Mountpoint`, err, audit);
     });
   }
@@ -496,9 +496,9 @@ describe('the proxy process killed with SIGKILL', () => {
     const again = await callPlugin(socket, 'VolumeDriver.Create', { Name: 'k1', Opts: { token_secret: 'pwx/user1', size: '2G' } });
     expect(again.json).toEqual({ Err: '' });
     expect(readState().volumes.k1?.secretPath).toBe('pwx/user1');
-    const m = await callPlugin(socket, 'VolumeDriver.Mount', { Name: 'k1', ID: 'z' });
+    const m = await callPlugin(socket, 'VolumeDriver.Mount', { Name: 'k1', ID: mountId('z') });
     expect(m.json.Err).toBe('');
-    expect(m.json.Mountpoint).toMatch(/\/k1z$/);
+    expect(m.json.Mountpoint).toMatch(new RegExp(`/k1${mountId('z')}$`));
     record('proxy SIGKILLed mid-Create, restarted', 'connection dropped; after restart Create {"Err":""}', 'state.json parsed, no *.tmp-* left');
   });
 
@@ -591,13 +591,13 @@ describe('disk full while writing the state file', () => {
     // Refused before pxd saw it: nothing was created without its reference on disk.
     const audit = expectAudit(stack, from, 'STATE_WRITE_FAILED', 'error', false);
     // The proxy keeps serving.
-    expect((await stack.call('VolumeDriver.Mount', { Name: 'f0', ID: 'a' })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Mount', { Name: 'f0', ID: mountId('a') })).json.Err).toBe('');
     // Space back: the same Create (idempotent at pxd) records the reference.
     if (mounted) rmSync(filler);
     else rmSync(blocker, { recursive: true });
     expect((await create('f1')).json).toEqual({ Err: '' });
     expect(JSON.parse(readFileSync(stateFile, 'utf8')).volumes.f1.secretPath).toBe('pwx/user1');
-    expect((await stack.call('VolumeDriver.Mount', { Name: 'f1', ID: 'b' })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Mount', { Name: 'f1', ID: mountId('b') })).json.Err).toBe('');
     record(`disk full writing the state file (${method})`, err, audit);
   });
 });

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ErrorCode } from '../../src/errors.js';
 import { FileSecretStore } from '../../src/secrets/file.js';
+import { mountId } from '../helpers/plugin-client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { ISSUER, SHARED_SECRET, userClaims } from '../helpers/tokens.js';
 import { b64u, dockerRequest, hmacJwt, leaks, needlesOf, nowSec, rawHttp, RecordingStore, rsaJwt, writeFigures, type RawResult } from './helpers.js';
@@ -94,7 +95,7 @@ function tokenCase(name: string, make: () => string, code: ErrorCode, fragment: 
           case 'name':
             return { endpoint: 'VolumeDriver.Create', body: { Name: `token=${t},repl=1,name=${vol}`, Opts: null }, tokens: [t] };
           case 'mount':
-            return { endpoint: 'VolumeDriver.Mount', body: { Name: `name=${vol},token=${t}`, ID: 'c0ffee' }, tokens: [t] };
+            return { endpoint: 'VolumeDriver.Mount', body: { Name: `name=${vol},token=${t}`, ID: mountId('c0ffee') }, tokens: [t] };
           case 'remove':
             return { endpoint: 'VolumeDriver.Remove', body: { Name: `token=${t},name=${vol}` }, tokens: [t] };
           case 'opts':
@@ -102,7 +103,7 @@ function tokenCase(name: string, make: () => string, code: ErrorCode, fragment: 
           case 'secret':
             return {
               endpoint: 'VolumeDriver.Mount',
-              body: { Name: `token_secret=hostile/h${n},name=${vol}`, ID: 'c0ffee' },
+              body: { Name: `token_secret=hostile/h${n},name=${vol}`, ID: mountId('c0ffee') },
               secrets: { [`pwx/hostile/h${n}`]: t },
               tokens: [t],
             };
@@ -264,7 +265,7 @@ nameCase('token= empty', 'NAME_INVALID', 'option "token" in the volume name has 
 nameCase('no name= in an inline spec', 'NAME_INVALID', 'no name=<volume>', () => ({ Name: 'sharedv4_svc_name=abc,token_secret=good/user1' }));
 nameCase('5,000-character bare name', 'NAME_UNSUPPORTED', 'at most 191 are accepted', () => ({ Name: 'v'.repeat(5000), Opts: { token_secret: 'good/user1' } }));
 nameCase('5,000-character name=', 'NAME_UNSUPPORTED', 'at most 191 are accepted', () => ({ Name: `token_secret=good/user1,name=${'v'.repeat(5000)}` }));
-nameCase('5,000-character bare name on Mount', 'NAME_UNSUPPORTED', 'at most 191', () => ({ Name: 'm'.repeat(5000), ID: 'x' }), 'VolumeDriver.Mount');
+nameCase('5,000-character bare name on Mount', 'NAME_UNSUPPORTED', 'at most 191', () => ({ Name: 'm'.repeat(5000), ID: mountId('x') }), 'VolumeDriver.Mount');
 nameCase('leading comma', 'NAME_INVALID', 'leading comma', () => ({ Name: ',token_secret=good/user1,name=c1' }));
 nameCase('trailing comma', 'NAME_INVALID', 'trailing comma', () => ({ Name: 'token_secret=good/user1,name=c2,' }));
 nameCase('two commas', 'NAME_INVALID', 'two commas in a row', () => ({ Name: 'token_secret=good/user1,,name=c3' }));
@@ -280,8 +281,8 @@ nameCase('bare ../../etc', 'NAME_UNSUPPORTED', '"." (U+002E)', () => ({ Name: '.
 nameCase('bare a b;$(id)', 'NAME_UNSUPPORTED', 'a space', () => ({ Name: 'a b;$(id)', Opts: { token_secret: 'good/user1' } }));
 nameCase('bare name with no token on Create', 'TOKEN_MISSING', 'no token for create of volume lonely', () => ({ Name: 'lonely', Opts: null }));
 nameCase('inline spec with no token on Create', 'TOKEN_MISSING', 'no token for create of volume t1', () => ({ Name: 'repl=3,name=t1' }));
-nameCase('unknown bare name on Mount', 'TOKEN_MISSING', 'Docker sends options only on create', () => ({ Name: 'stranger', ID: 'x' }), 'VolumeDriver.Mount');
-nameCase('Opts smuggled into a Mount', 'TOKEN_MISSING', 'no token for mount', () => ({ Name: 'smuggle', ID: 'x', Opts: { token_secret: 'good/user1' } }), 'VolumeDriver.Mount');
+nameCase('unknown bare name on Mount', 'TOKEN_MISSING', 'Docker sends options only on create', () => ({ Name: 'stranger', ID: mountId('x') }), 'VolumeDriver.Mount');
+nameCase('Opts smuggled into a Mount', 'TOKEN_MISSING', 'no token for mount', () => ({ Name: 'smuggle', ID: mountId('x'), Opts: { token_secret: 'good/user1' } }), 'VolumeDriver.Mount');
 nameCase('Opts token smuggled into a Remove (pxd would read it)', 'TOKEN_MISSING', 'no token for remove', () => ({ Name: 'smuggle2', Opts: { token: good() } }), 'VolumeDriver.Remove');
 
 // Bodies and the protocol
@@ -313,8 +314,13 @@ bodyCase('Opts with a number value', 'OPTS_INVALID', 'must be a string, not a nu
 bodyCase('Opts with __proto__', 'OPTS_INVALID', '"__proto__" must be a string', () => '{"Name":"o4","Opts":{"__proto__":{"token_secret":"good/user1"}}}');
 bodyCase('Opts with an empty key', 'OPTS_INVALID', 'empty key', () => '{"Name":"o5","Opts":{"":"x","token_secret":"good/user1"}}');
 bodyCase('Opts 10,000 levels deep', 'OPTS_INVALID', 'not an array', () => `{"Name":"o6","Opts":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
-bodyCase('Mount ID a number', 'BODY_INVALID', '"ID" must be a string', () => '{"Name":"token_secret=good/user1,name=i1","ID":7}', 'VolumeDriver.Mount');
-bodyCase('Mount ID 300 characters', 'BODY_INVALID', 'at most 256', () => JSON.stringify({ Name: 'token_secret=good/user1,name=i2', ID: 'i'.repeat(300) }), 'VolumeDriver.Mount');
+// pxd builds the mountpoint as <root>/<volume><ID>: only dockerd's 64 lowercase hex characters (or no ID, as dvdcli) pass.
+const ID_RULE = 'VolumeDriver.Mount "ID" must be 64 lowercase hex characters, as dockerd sends, or absent';
+bodyCase('Mount ID a number', 'BODY_INVALID', `${ID_RULE}; got a number`, () => '{"Name":"token_secret=good/user1,name=i1","ID":7}', 'VolumeDriver.Mount');
+bodyCase('Mount ID 300 characters', 'BODY_INVALID', `${ID_RULE}; got 300 characters that are not all lowercase hex`, () => JSON.stringify({ Name: 'token_secret=good/user1,name=i2', ID: 'i'.repeat(300) }), 'VolumeDriver.Mount');
+bodyCase('Mount ID a path', 'BODY_INVALID', `${ID_RULE}; got 12 characters`, () => JSON.stringify({ Name: 'token_secret=good/user1,name=i3', ID: '/../../../..' }), 'VolumeDriver.Mount');
+bodyCase('Mount ID 64 upper-case hex', 'BODY_INVALID', `${ID_RULE}; got 64 characters`, () => JSON.stringify({ Name: 'token_secret=good/user1,name=i4', ID: mountId('i4').toUpperCase() }), 'VolumeDriver.Mount');
+bodyCase('Unmount ID 63 hex characters', 'BODY_INVALID', '"ID" must be 64 lowercase hex characters', () => JSON.stringify({ Name: 'token_secret=good/user1,name=i5', ID: mountId('i5').slice(1) }), 'VolumeDriver.Unmount');
 bodyCase('2 MB', 'BODY_TOO_LARGE', 'the limit is 1048576', () => JSON.stringify({ Name: 'token_secret=good/user1,name=big', Opts: { pad: 'p'.repeat(2 * 1024 * 1024) } }), 'VolumeDriver.Create', 413);
 cases.push({
   name: 'body 2 MB chunked, no Content-Length (Create)',
@@ -359,7 +365,7 @@ cases.push({
   name: 'policy tenant-a secret for a b-* volume on Mount (binding)',
   code: 'POLICY_BINDING_DENIED',
   fragment: 'may only be used for volumes a-*',
-  req: () => ({ endpoint: 'VolumeDriver.Mount', body: { Name: 'token_secret=/pwx/tenant-a/tok,name=b-data', ID: 'z' } }),
+  req: () => ({ endpoint: 'VolumeDriver.Mount', body: { Name: 'token_secret=/pwx/tenant-a/tok,name=b-data', ID: mountId('z') } }),
 });
 
 // ---- the run ------------------------------------------------------------------------------------

@@ -1,4 +1,13 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
+
+/**
+ * A mount ID shaped as dockerd sends it (64 lowercase hex characters), derived from a short tag so a
+ * test can name it: `mountId('c1')` is always the same ID.
+ */
+export function mountId(tag: string): string {
+  return createHash('sha256').update(tag).digest('hex');
+}
 
 export interface RawReply {
   status: number;

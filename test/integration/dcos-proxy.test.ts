@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startStack, type Stack } from '../helpers/stack.js';
+import { mountId } from '../helpers/plugin-client.js';
 import { signHs256, userClaims, SHARED_SECRET } from '../helpers/tokens.js';
 import { startDcosDouble, type DcosDouble } from '../doubles/dcos/server.js';
 import { makeRsaKeyPair, makeTestPki, type TestPki } from '../doubles/dcos/pki.js';
@@ -62,14 +63,14 @@ describe('token_secret from the DC/OS Secret Store, through the proxy socket', (
     expect(dcos.counters.secretGets.get('pwx/secrets/user1-token')).toBe(1);
     expect(dcos.counters.secretGets.has('pwx/secrets/user1')).toBe(false);
 
-    const m = await stack.call('VolumeDriver.Mount', { Name: name, ID: 'c1' });
-    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/myvol1c1`, Err: '' });
+    const m = await stack.call('VolumeDriver.Mount', { Name: name, ID: mountId('c1') });
+    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/myvol1${mountId('c1')}`, Err: '' });
     expect(stack.pxd.lastToken('VolumeDriver.Mount')).toBe(user1);
     // Served from the cache: one GET for the whole lifecycle, one login.
     expect(dcos.counters.secretGets.get('pwx/secrets/user1-token')).toBe(1);
     expect(dcos.counters.loginsOk).toBe(1);
 
-    expect((await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'c1' })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Unmount', { Name: name, ID: mountId('c1') })).json).toEqual({ Err: '' });
     expect((await stack.call('VolumeDriver.Remove', { Name: name })).json).toEqual({ Err: '' });
     expect(stack.pxd.volumes.has('myvol1')).toBe(false);
 
@@ -93,7 +94,7 @@ describe('token_secret from the DC/OS Secret Store, through the proxy socket', (
     try {
       expect((await stack.call('VolumeDriver.Get', { Name: name })).json.Volume.Name).toBe(name);
       expect((await stack.call('VolumeDriver.List', {})).json.Err).toBe('');
-      const m = await stack.call('VolumeDriver.Mount', { Name: name, ID: 'x' });
+      const m = await stack.call('VolumeDriver.Mount', { Name: name, ID: mountId('x') });
       expect(m.json.Err).toBe('');
       const fresh = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/never-read,name=v5' });
       expect(fresh.json.Err).toMatch(/SECRET_STORE_(UNAVAILABLE|TIMEOUT)/);

@@ -9,7 +9,7 @@ import request from 'supertest';
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
 import { startProxyProcess, BIN, type ProxyProcess } from '../helpers/proxy-process.js';
-import { callPlugin } from '../helpers/plugin-client.js';
+import { callPlugin, mountId } from '../helpers/plugin-client.js';
 import { signHs256, userClaims, ISSUER, SHARED_SECRET } from '../helpers/tokens.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { ProxyMetrics } from '../../src/admin/metrics.js';
@@ -209,13 +209,13 @@ describe('signals on the real process', () => {
     pxd.faults.delayMs = 0;
   });
 
-  /** Resolves once the pxd double has received a Create for that name: the request is in flight. */
-  async function reachedPxd(fragment: string) {
+  /** Resolves once the pxd double has received a Create for that volume (a plain Name, token in Opts): the request is in flight. */
+  async function reachedPxd(volume: string) {
     for (let i = 0; i < 200; i++) {
-      if (pxd.requests.some((r) => /Create$/.test(r.endpoint) && r.body.includes(fragment))) return;
+      if (pxd.requests.some((r) => /Create$/.test(r.endpoint) && (r.parsed as { Name?: unknown } | undefined)?.Name === volume)) return;
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new Error(`pxd never received the Create for ${fragment}`);
+    throw new Error(`pxd never received the Create for ${volume}`);
   }
 
   function startWithYaml(name: string, secret: string, extraYaml = '') {
@@ -239,14 +239,14 @@ describe('signals on the real process', () => {
 
     pxd.faults.delayMs = 800;
     const inflight = callPlugin(socket, 'VolumeDriver.Create', { Name: `token=${oldToken},name=hup1` });
-    await reachedPxd('name=hup1');
+    await reachedPxd('hup1');
     write(newSecret);
     proc!.child.kill('SIGHUP');
     await proc!.waitFor(/configuration and keys reloaded/);
     expect((await inflight).json).toEqual({ Err: '' });
     pxd.faults.delayMs = 0;
 
-    const withOld = await callPlugin(socket, 'VolumeDriver.Mount', { Name: `token=${oldToken},name=hup1`, ID: 'a' });
+    const withOld = await callPlugin(socket, 'VolumeDriver.Mount', { Name: `token=${oldToken},name=hup1`, ID: mountId('a') });
     expect(withOld.json.Err).toMatch(/TOKEN_SIGNATURE_INVALID/);
     // The pxd double still trusts the old secret, so the proxy is the only one refusing here.
     const withNew = await callPlugin(socket, 'VolumeDriver.Create', { Name: `token=${newToken},name=hup2` });
@@ -255,7 +255,7 @@ describe('signals on the real process', () => {
     writeFileSync(path.join(dir, 'hup.yaml'), 'issuers: [ {');
     proc!.child.kill('SIGHUP');
     await proc!.waitFor(/new configuration was refused/);
-    const still = await callPlugin(socket, 'VolumeDriver.Mount', { Name: `token=${oldToken},name=hup1`, ID: 'b' });
+    const still = await callPlugin(socket, 'VolumeDriver.Mount', { Name: `token=${oldToken},name=hup1`, ID: mountId('b') });
     expect(still.json.Err).toMatch(/TOKEN_SIGNATURE_INVALID/);
   });
 
@@ -296,7 +296,7 @@ describe('signals on the real process', () => {
     const token = await signHs256(SHARED_SECRET, userClaims('t1'));
     pxd.faults.delayMs = 1000;
     const inflight = callPlugin(socket, 'VolumeDriver.Create', { Name: `token=${token},name=term1` });
-    await reachedPxd('name=term1');
+    await reachedPxd('term1');
     proc!.child.kill('SIGTERM');
     expect((await inflight).json).toEqual({ Err: '' });
     expect(await proc!.exited).toBe(0);

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { signHs256, userClaims, SHARED_SECRET, ISSUER } from '../helpers/tokens.js';
-import { callPlugin } from '../helpers/plugin-client.js';
+import { callPlugin, mountId } from '../helpers/plugin-client.js';
 import { FileSecretStore } from '../../src/secrets/file.js';
 import { ProxyError } from '../../src/errors.js';
 import type { SecretStore } from '../../src/secrets/types.js';
@@ -135,12 +135,12 @@ describe('protocol', () => {
 });
 
 describe('token_secret in the name', () => {
-  it('resolves a path with dashes whole and hands pxd the token in the Name, name= first', async () => {
+  it('resolves a path with dashes whole and hands pxd the token: in Opts on Create, in the Name (name= first) on Mount and Remove', async () => {
     const name = 'token_secret=pwx/secrets/user1-token,repl=3,name=myvol1';
     const r = await stack.call('VolumeDriver.Create', { Name: name, Opts: null });
     expect(r.json).toEqual({ Err: '' });
-    const sent = forwarded('VolumeDriver.Create')[0]!.parsed as { Name: string };
-    expect(sent.Name).toBe(`name=myvol1,token=${tokens.user1},repl=3`);
+    // Create goes as a plain Name with the spec and the token in Opts: pxd reads no option out of the Name.
+    expect(forwarded('VolumeDriver.Create')[0]!.parsed).toEqual({ Name: 'myvol1', Opts: { repl: '3', token: tokens.user1 } });
     // The owner is user1 (the decoy at pwx/secrets/user1 belongs to user2).
     expect(stack.pxd.volumes.get('myvol1')!.owner).toBe('id/user1');
     expect(stack.pxd.volumes.get('myvol1')!.spec.repl).toBe('3');
@@ -149,17 +149,19 @@ describe('token_secret in the name', () => {
     expect(g.json.Volume.Name).toBe(name);
     expect(g.json.Err).toBe('');
 
-    const m = await stack.call('VolumeDriver.Mount', { Name: name, ID: 'c1' });
-    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/myvol1c1`, Err: '' });
+    const m = await stack.call('VolumeDriver.Mount', { Name: name, ID: mountId('c1') });
+    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/myvol1${mountId('c1')}`, Err: '' });
     expect(stack.pxd.lastToken('VolumeDriver.Mount')).toBe(tokens.user1);
+    expect(forwarded('VolumeDriver.Mount')[0]!.parsed).toEqual({ Name: `name=myvol1,token=${tokens.user1}`, ID: mountId('c1') });
 
-    const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'c1' });
+    const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: mountId('c1') });
     expect(u.json).toEqual({ Err: '' });
     // List shows the name Docker knows (and can remove with), not pxd's short one.
     const l = await stack.call('VolumeDriver.List', {});
     expect(l.json).toEqual({ Volumes: [{ Name: name, Mountpoint: '' }], Err: '' });
     const rm = await stack.call('VolumeDriver.Remove', { Name: name });
     expect(rm.json).toEqual({ Err: '' });
+    expect((forwarded('VolumeDriver.Remove')[0]!.parsed as { Name: string }).Name).toBe(`name=myvol1,token=${tokens.user1}`);
     expect(stack.pxd.volumes.has('myvol1')).toBe(false);
     expect([...stack.proxy.state.clearNames()]).toEqual([]);
     expect((await stack.call('VolumeDriver.List', {})).json).toEqual({ Volumes: [], Err: '' });
@@ -175,16 +177,17 @@ describe('token_secret in the name', () => {
     // pxd's leftmost match would read "abc" from the raw Name: Get, Path and Unmount must not send it raw.
     const g = await stack.call('VolumeDriver.Get', { Name: name });
     expect(g.json).toMatchObject({ Volume: { Name: name }, Err: '' });
-    expect((await stack.call('VolumeDriver.Mount', { Name: name, ID: 'i' })).json.Err).toBe('');
-    expect((await stack.call('VolumeDriver.Path', { Name: name })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/reali/.data`, Err: '' });
-    expect((await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'i' })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Mount', { Name: name, ID: mountId('i') })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Path', { Name: name })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/real${mountId('i')}/.data`, Err: '' });
+    expect((await stack.call('VolumeDriver.Unmount', { Name: name, ID: mountId('i') })).json).toEqual({ Err: '' });
     expect([...stack.pxd.volumes.get('real')!.mounts]).toEqual([]);
     for (const r of stack.pxd.requests.filter((q) => /Get|Path|Unmount/.test(q.endpoint))) expect((r.parsed as { Name: string }).Name).toBe('name=real');
   });
 
-  it('merges -o options into the Name, which pxd reads alone once it carries name=', async () => {
+  it('merges -o options with the inline ones into the Opts of a plain Name, which pxd then reads', async () => {
     const r = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=v5', Opts: { size: '3G' } });
     expect(r.json).toEqual({ Err: '' });
+    expect(forwarded('VolumeDriver.Create')[0]!.parsed).toEqual({ Name: 'v5', Opts: { size: '3G', token: tokens.user1 } });
     expect(stack.pxd.volumes.get('v5')!.spec.size).toBe('3G');
   });
 
@@ -220,8 +223,8 @@ describe('-o token_secret and the state file', () => {
     expect(sent).toEqual({ Name: 'mnt1', Opts: { size: '2G', token: tokens.user1 } });
     expect(stack.pxd.volumes.get('mnt1')!.owner).toBe('id/user1');
 
-    const m = await stack.call('VolumeDriver.Mount', { Name: 'mnt1', ID: 'a1' });
-    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1a1`, Err: '' });
+    const m = await stack.call('VolumeDriver.Mount', { Name: 'mnt1', ID: mountId('a1') });
+    expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1${mountId('a1')}`, Err: '' });
     expect((forwarded('VolumeDriver.Mount')[0]!.parsed as { Name: string }).Name).toBe(`name=mnt1,token=${tokens.user1}`);
 
     // Restart the proxy on the same state folder: the reference survives.
@@ -231,8 +234,8 @@ describe('-o token_secret and the state file', () => {
     const volumes = stack.pxd.volumes;
     stack = await startStack({ dir, start: { secrets: store } });
     for (const [k, v] of volumes) stack.pxd.volumes.set(k, v);
-    const m2 = await stack.call('VolumeDriver.Mount', { Name: 'mnt1', ID: 'a2' });
-    expect(m2.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1a2`, Err: '' });
+    const m2 = await stack.call('VolumeDriver.Mount', { Name: 'mnt1', ID: mountId('a2') });
+    expect(m2.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1${mountId('a2')}`, Err: '' });
     // dvdcli mounts with no ID at all.
     const m3 = await stack.call('VolumeDriver.Mount', { Name: 'mnt1' });
     expect(m3.json).toEqual({ Mountpoint: `${stack.mountsRoot}/mnt1`, Err: '' });
@@ -246,7 +249,7 @@ describe('-o token_secret and the state file', () => {
     expect((await stack.call('VolumeDriver.Create', { Name: 'again1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({ Err: '' });
     expect((await stack.call('VolumeDriver.Create', { Name: 'again1', Opts: null })).json).toEqual({ Err: '' });
     expect(stack.proxy.state.get('again1')?.secretPath).toBe('pwx/secrets/user1-token');
-    expect((await stack.call('VolumeDriver.Mount', { Name: 'again1', ID: 'a' })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/again1a`, Err: '' });
+    expect((await stack.call('VolumeDriver.Mount', { Name: 'again1', ID: mountId('a') })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/again1${mountId('a')}`, Err: '' });
   });
 
   it('puts the previous reference back when pxd refuses a Create that named another one', async () => {
@@ -294,12 +297,12 @@ describe('-o token_secret and the state file', () => {
     const audit = stack.logs.map((l) => JSON.parse(l)).filter((l) => l.audit && l.operation === 'mount').at(-1);
     expect(audit).toMatchObject({ tokenSource: 'config-secret', secretPath: 'pwx/secrets/user1-token', decision: 'allow' });
     // Explicit references still win, and names outside the patterns get the precise error.
-    const other = await stack.call('VolumeDriver.Mount', { Name: 'db-data', ID: 'x' });
+    const other = await stack.call('VolumeDriver.Mount', { Name: 'db-data', ID: mountId('x') });
     expect(other.json.Err).toMatch(/TOKEN_MISSING: .*or map it in volumeSecrets/);
   });
 
   it('explains a Mount of a short name with no known reference', async () => {
-    const m = await stack.call('VolumeDriver.Mount', { Name: 'stranger', ID: 'x' });
+    const m = await stack.call('VolumeDriver.Mount', { Name: 'stranger', ID: mountId('x') });
     expect(m.json.Err).toMatch(/^pxd-auth TOKEN_MISSING: no token for mount of volume stranger: Docker sends options only on create/);
     expect(forwarded('VolumeDriver.Mount')).toHaveLength(0);
   });
@@ -326,23 +329,28 @@ describe('-o token_secret and the state file', () => {
 });
 
 describe('options pxd reads inside the Name', () => {
-  it('refuses -o values pxd would cut short once merged into an inline Name, and passes them on a plain name', async () => {
-    const inline = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=zn1', Opts: { zones: 'us-east-1a' } });
-    expect(inline.json.Err).toMatch(/^pxd-auth OPTS_INVALID: -o zones: pxd reads zones inside a volume name as \[A-Za-z\]\+/);
+  it('passes values pxd would cut short inside a Name whole through Opts, inline or -o, on an inline Name and a plain name alike', async () => {
+    // Create no longer carries options inside the Name: an inline nodes= and an -o zones reach pxd whole, in Opts.
     const typed = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,nodes=node1.example.com,name=zn2' });
-    expect(typed.json.Err).toMatch(/^pxd-auth NAME_UNSUPPORTED: nodes= in the volume name/);
-    expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
-    expect(store.reads).toBe(0);
+    expect(typed.json).toEqual({ Err: '' });
+    expect(forwarded('VolumeDriver.Create')[0]!.parsed).toEqual({ Name: 'zn2', Opts: { nodes: 'node1.example.com', token: tokens.user1 } });
+    expect(stack.pxd.volumes.get('zn2')!.spec.nodes).toBe('node1.example.com');
+    const inline = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=zn1', Opts: { zones: 'us-east-1a' } });
+    expect(inline.json).toEqual({ Err: '' });
+    expect(forwarded('VolumeDriver.Create')[1]!.parsed).toEqual({ Name: 'zn1', Opts: { zones: 'us-east-1a', token: tokens.user1 } });
+    expect(stack.pxd.volumes.get('zn1')!.labels.zones).toBe('us-east-1a');
     const plain = await stack.call('VolumeDriver.Create', { Name: 'zn3', Opts: { token_secret: 'pwx/secrets/user1-token', zones: 'us-east-1a' } });
     expect(plain.json).toEqual({ Err: '' });
-    expect((forwarded('VolumeDriver.Create')[0]!.parsed as { Opts: Record<string, string> }).Opts.zones).toBe('us-east-1a');
+    expect(forwarded('VolumeDriver.Create')[2]!.parsed).toEqual({ Name: 'zn3', Opts: { zones: 'us-east-1a', token: tokens.user1 } });
+    expect(stack.pxd.volumes.get('zn3')!.labels.zones).toBe('us-east-1a');
   });
 
-  it('sends size before block_size, so pxd does not read the block size as the size', async () => {
+  it('sends size and block_size as separate Opts on a plain Name, so pxd does not read the block size as the size', async () => {
     const c = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,block_size=4096,size=3G,name=bs1' });
     expect(c.json).toEqual({ Err: '' });
-    const sent = (forwarded('VolumeDriver.Create')[0]!.parsed as { Name: string }).Name;
-    expect(/size=([0-9A-Za-z]+)/.exec(sent)?.[1]).toBe('3G');
+    const sent = forwarded('VolumeDriver.Create')[0]!.parsed as { Name: string; Opts: Record<string, string> };
+    expect(sent).toEqual({ Name: 'bs1', Opts: { block_size: '4096', size: '3G', token: tokens.user1 } });
+    expect(stack.pxd.volumes.get('bs1')!.spec).toMatchObject({ size: '3G', block_size: '4096' });
   });
 });
 
@@ -362,7 +370,7 @@ describe('denials carry the precise reason', () => {
     expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
 
     await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=owned' });
-    const steal = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user2-token,name=owned', ID: 'z' });
+    const steal = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user2-token,name=owned', ID: mountId('z') });
     expect(steal.json.Err).toMatch(/BACKEND_DENIED: volume owned belongs to another user: id\/user2 may not use it/);
     const rm = await stack.call('VolumeDriver.Remove', { Name: 'token_secret=pwx/secrets/user2-token,name=owned' });
     expect(rm.json.Err).toMatch(/BACKEND_ERROR: volume owned was not found, or belongs to another user than id\/user2/);
@@ -388,7 +396,7 @@ describe('a token given as token_secret', () => {
     const replies = [
       await stack.call('VolumeDriver.Create', { Name: 'tsjwt1', Opts: { token_secret: tokens.user1 } }),
       await stack.call('VolumeDriver.Create', { Name: `token_secret=${tokens.user1},name=tsjwt2` }),
-      await stack.call('VolumeDriver.Mount', { Name: `token_secret=${tokens.user1},name=tsjwt2`, ID: 'a' }),
+      await stack.call('VolumeDriver.Mount', { Name: `token_secret=${tokens.user1},name=tsjwt2`, ID: mountId('a') }),
       await stack.call('VolumeDriver.Remove', { Name: `token_secret=${tokens.user1},name=tsjwt2` }),
       await stack.call('VolumeDriver.Create', { Name: `token_secret=x,token_secret_namespace=${tokens.user1},name=tsjwt3` }),
     ];
@@ -404,20 +412,20 @@ describe('replies from the backend are checked', () => {
     await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=mp' });
     for (const bad of ['relative/x', '', '/etc', `${stack.mountsRoot}/../etc`, stack.mountsRoot]) {
       stack.pxd.faults.mountpoint = bad;
-      const m = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=mp', ID: 'q' });
+      const m = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=mp', ID: mountId('q') });
       expect(m.json.Mountpoint, bad).toBeUndefined();
       expect(m.json.Err, bad).toMatch(/^pxd-auth MOUNTPOINT_INVALID: /);
       // The mount pxd made is undone: nothing stays attached for a container that never ran.
       const last = stack.pxd.requests.at(-1)!;
       expect(last.endpoint).toMatch(/Unmount$/);
-      expect(last.parsed).toEqual({ Name: 'name=mp', ID: 'q' });
+      expect(last.parsed).toEqual({ Name: 'name=mp', ID: mountId('q') });
     }
     expect([...stack.pxd.volumes.get('mp')!.mounts]).toEqual([]);
   });
 
   it('refuses an empty Path mountpoint with no error from the backend', async () => {
     await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=pe' });
-    expect((await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=pe', ID: 'x' })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=pe', ID: mountId('x') })).json.Err).toBe('');
     stack.pxd.faults.mountpoint = '';
     const p = await stack.call('VolumeDriver.Path', { Name: 'token_secret=pwx/secrets/user1-token,name=pe' });
     expect(p.json.Mountpoint).toBeUndefined();
@@ -430,7 +438,7 @@ describe('replies from the backend are checked', () => {
     stack.pxd.faults.getStatus = { note: `token=abc"def,name=x`, nested: { t: `see ${tokens.user2}` }, n: 3 };
     const g = await stack.call('VolumeDriver.Get', { Name: name });
     expect(g.json.Err).toBe('');
-    expect(g.json.Volume.Status).toEqual({ note: 'token=***"def,name=x', nested: { t: 'see ***' }, n: 3 });
+    expect(g.json.Volume.Status).toEqual({ note: 'token=***,name=x', nested: { t: 'see ***' }, n: 3 });
     expectNoTokens(g.text);
   });
 
@@ -460,16 +468,16 @@ describe('while the secret store is down', () => {
   it('Get, List, Path and Unmount still work; Create says the store is unreachable', async () => {
     const name = 'token_secret=pwx/secrets/user1-token,name=sv';
     await stack.call('VolumeDriver.Create', { Name: name });
-    await stack.call('VolumeDriver.Mount', { Name: name, ID: 'm1' });
+    expect((await stack.call('VolumeDriver.Mount', { Name: name, ID: mountId('m1') })).json.Err).toBe('');
     store.down = true;
     const g = await stack.call('VolumeDriver.Get', { Name: name });
     expect(g.json.Err).toBe('');
     expect(g.json.Volume.Name).toBe(name);
     const l = await stack.call('VolumeDriver.List', {});
-    expect(l.json.Volumes).toEqual([{ Name: name, Mountpoint: `${stack.mountsRoot}/svm1/.data` }]);
+    expect(l.json.Volumes).toEqual([{ Name: name, Mountpoint: `${stack.mountsRoot}/sv${mountId('m1')}/.data` }]);
     const p = await stack.call('VolumeDriver.Path', { Name: name });
-    expect(p.json).toEqual({ Mountpoint: `${stack.mountsRoot}/svm1/.data`, Err: '' });
-    const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: 'm1' });
+    expect(p.json).toEqual({ Mountpoint: `${stack.mountsRoot}/sv${mountId('m1')}/.data`, Err: '' });
+    const u = await stack.call('VolumeDriver.Unmount', { Name: name, ID: mountId('m1') });
     expect(u.json).toEqual({ Err: '' });
     const c = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=sv2' });
     expect(c.json.Err).toMatch(/SECRET_STORE_UNAVAILABLE: create of volume sv2: DC\/OS .* unreachable/);
@@ -512,7 +520,7 @@ describe('concurrency', () => {
     const n = 100;
     const replies = Promise.all(
       Array.from({ length: n }, (_, i) =>
-        callPlugin(stack.socket, 'VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=burst1', ID: `c${i}` }, { freshConnection: true }),
+        callPlugin(stack.socket, 'VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=burst1', ID: mountId(`c${i}`) }, { freshConnection: true }),
       ),
     );
     for (let i = 0; i < 1000 && stack.pxd.maxInFlight < n; i++) await new Promise((r) => setTimeout(r, 10));
