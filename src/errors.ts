@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   BODY_INVALID: 'the request body does not have the expected shape',
   ENDPOINT_UNKNOWN: 'no such plugin endpoint',
   METHOD_NOT_ALLOWED: 'plugin endpoints only accept POST',
+  REQUEST_TIMEOUT: 'the request did not arrive in time',
 
   // The volume name and options
   NAME_INVALID: 'the volume name or its inline options are malformed',
