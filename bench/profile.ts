@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { cpuMicros, makeWorld, startBackend, startLoad, startProxy, SECRET_PATH } from './stack.js';
 import { benchToken } from './tokens.js';
-import { steadyCycle } from './requests.js';
+import { MOUNT_ID, steadyCycle } from './requests.js';
 
 interface Node {
   id: number;
@@ -34,7 +34,7 @@ const socket = path.join(world.dir, 'proxy.sock');
 const profDir = path.join(world.dir, 'prof');
 const proxy = await startProxy(world, socket, { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
 const load = await startLoad();
-const mount = { path: '/VolumeDriver.Mount', body: JSON.stringify({ Name: `token_secret=${SECRET_PATH},name=benchvol`, ID: 'c0ffee' }) };
+const mount = { path: '/VolumeDriver.Mount', body: JSON.stringify({ Name: `token_secret=${SECRET_PATH},name=benchvol`, ID: MOUNT_ID }) };
 const get = { path: '/VolumeDriver.Get', body: JSON.stringify({ Name: `token_secret=${SECRET_PATH},name=benchvol` }) };
 const requests = what === 'get' ? [get] : what === 'mix' ? steadyCycle(token) : [mount];
 await load.run({ socketPath: socket, requests, connections: Number(conns), durationSec: 1 }); // warm-up

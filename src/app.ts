@@ -14,7 +14,7 @@ import { createPluginServer, listenPlugin, systemdListenFd } from './plugin/serv
 import type { Endpoint } from './plugin/protocol.js';
 
 export function createSecretStore(config: Readonly<Config>, logger: Logger): SecretStore {
-  if (config.secrets.kind === 'file') return new FileSecretStore(config.secrets.dir);
+  if (config.secrets.kind === 'file') return new FileSecretStore(config.secrets.dir, { basePath: config.secretsBasePath });
   return createDcosSecretStore(config.secrets.dcos, logger.child({ component: 'dcos' }));
 }
 
@@ -22,9 +22,10 @@ export function createSecretStore(config: Readonly<Config>, logger: Logger): Sec
  * Whether a reload may keep the running secret store. Not JSON: a password and a key serialise
  * redacted, so a rotated one would compare equal and the old credential stay in use.
  */
-function sameSecretStore(a: Config['secrets'], b: Config['secrets']): boolean {
-  if (a.kind === 'dcos' && b.kind === 'dcos') return sameDcosConfig(a.dcos, b.dcos);
-  return a.kind === 'file' && b.kind === 'file' && a.dir === b.dir;
+function sameSecretStore(a: Readonly<Config>, b: Readonly<Config>): boolean {
+  if (a.secrets.kind === 'dcos' && b.secrets.kind === 'dcos') return sameDcosConfig(a.secrets.dcos, b.secrets.dcos);
+  // The file store enforces the base path itself: a new base needs a new store.
+  return a.secrets.kind === 'file' && b.secrets.kind === 'file' && a.secrets.dir === b.secrets.dir && a.secretsBasePath === b.secretsBasePath;
 }
 
 export interface StartOptions {
@@ -128,7 +129,7 @@ export class RunningProxy {
     reuse?: Generation,
   ): Generation {
     const verifier = new TokenVerifier(config.verifier);
-    const sameSecrets = reuse !== undefined && sameSecretStore(reuse.config.secrets, config.secrets);
+    const sameSecrets = reuse !== undefined && sameSecretStore(reuse.config, config);
     const secrets = opts.secrets ?? (sameSecrets ? reuse.secrets : createSecretStore(config, logger));
     // A store made by a reload logs in at once (at start, once the socket listens: see start()).
     if (reuse && !opts.secrets && !sameSecrets) secrets.warm?.();
