@@ -299,8 +299,9 @@ if (!availability.ok) {
       for (const id of ids) expect(id).toMatch(/^[0-9a-f]{64}$/);
       expect(new Set(ids).size).toBe(ids.length);
       expect(unmounts.map((u) => u.ID).sort()).toEqual([...ids].sort());
-      // pxd gets the token inside the Name, name= first; Unmount is not authenticated and passes as is.
-      for (const m of mounts) expect(m.Name).toBe(`name=myvol1,token=${tokens.user1},repl=3`);
+      // pxd gets the token inside the Name (its Mount reads nothing else), and nothing it would not need
+      // (repl is Create's business); Unmount is not authenticated and passes as is.
+      for (const m of mounts) expect(m.Name).toBe(`name=myvol1,token=${tokens.user1}`);
       for (const u of unmounts) expect(u.Name).not.toContain('token=');
       expect(pxd!.lastToken('Mount')).toBe(tokens.user1);
       // The data really went through pxd's mountpoints (<root>/myvol1<ID>) into the volume.
