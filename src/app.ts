@@ -59,7 +59,8 @@ const RESTART_ONLY: Array<[keyof Config, string]> = [
 /** Everything a running proxy is made of, so it can be inspected (admin, doctor), reloaded and stopped. */
 export class RunningProxy {
   private gen: Generation;
-  private readonly retired: Array<{ gen: Generation; at: number }> = [];
+  /** Generations replaced by a reload whose secret store may still serve in-flight calls. */
+  private readonly retired: Generation[] = [];
 
   private constructor(
     gen: Generation,
@@ -178,7 +179,7 @@ export class RunningProxy {
     this.gen = next;
     // Old clients may still serve in-flight calls: close them once Docker's longest call is over.
     if (old.secrets !== next.secrets) {
-      this.retired.push({ gen: old, at: Date.now() });
+      this.retired.push(old);
       setTimeout(() => void old.secrets.close().catch(() => undefined), 130_000).unref();
     }
     return [];
@@ -194,13 +195,9 @@ export class RunningProxy {
     await this.state.flush();
     await this.gen.backend.close();
     await this.gen.secrets.close();
-    for (const r of this.retired) await r.gen.secrets.close().catch(() => undefined);
+    for (const r of this.retired) await r.secrets.close().catch(() => undefined);
     await this.localDriver?.close();
   }
 
   private closed = false;
-}
-
-export function startProxy(config: Readonly<Config>, logger: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
-  return RunningProxy.start(config, logger, opts);
 }

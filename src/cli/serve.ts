@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { loadConfig, type Config } from '../config/load.js';
 import { createLogger } from '../audit/logger.js';
-import { startProxy, type RunningProxy } from '../app.js';
+import { RunningProxy } from '../app.js';
 import { DeferredObserver } from '../admin/deferred-observer.js';
 import { prepareEmbedded, embeddedBanner, type EmbeddedSetup } from './embedded.js';
 
@@ -28,7 +28,7 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
   const observer = config.adminListen ? new DeferredObserver() : undefined;
   let admin: http.Server | undefined;
   try {
-    running = await startProxy(config, logger, { observer });
+    running = await RunningProxy.start(config, logger, { observer });
     if (config.adminListen && observer) {
       const { startAdmin } = await import('../admin/start.js');
       admin = await startAdmin(running, observer, config.adminListen, logger);

@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/audit/logger.js';
-import { startProxy, type RunningProxy, type StartOptions } from '../../src/app.js';
+import { RunningProxy, type StartOptions } from '../../src/app.js';
 import { callPlugin } from './plugin-client.js';
 import { ISSUER, SHARED_SECRET } from './tokens.js';
 
@@ -61,7 +61,7 @@ export async function startStack(opts: { flags?: Record<string, unknown>; start?
   });
   const logger = createLogger({ level: 'debug', destination });
   mkdirSync(path.join(dir, 'secrets'), { recursive: true });
-  const proxy = await startProxy(config, logger, opts.start);
+  const proxy = await RunningProxy.start(config, logger, opts.start);
   return {
     dir,
     pxd,

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { startDcosDouble, type DcosDouble } from '../doubles/dcos/server.js';
 import { makeRsaKeyPair, makeTestPki, type RsaKeyPair, type TestPki } from '../doubles/dcos/pki.js';
 import { loadConfig, type Config } from '../../src/config/load.js';
-import { startProxy, type RunningProxy } from '../../src/app.js';
+import { RunningProxy } from '../../src/app.js';
 import { ISSUER, SHARED_SECRET } from '../helpers/tokens.js';
 
 /**
@@ -74,7 +74,7 @@ describe('reload with the DC/OS secret store', () => {
     const pwFile = path.join(dir, 'password');
     writeFileSync(pwFile, 'old-pw\n', { mode: 0o600 });
     const flags = { dcosUsername: 'alice', dcosPasswordFile: pwFile };
-    proxy = await startProxy(load(flags), logger);
+    proxy = await RunningProxy.start(load(flags), logger);
     await expect(proxy.secrets.read(PATH)).resolves.toEqual({ value: TOKEN });
     const before = proxy.secrets;
 
@@ -96,7 +96,7 @@ describe('reload with the DC/OS secret store', () => {
     const keyFile = path.join(dir, 'key.pem');
     writeFileSync(keyFile, sa.pkcs8Pem, { mode: 0o600 });
     const flags = { dcosServiceAccount: 'pwx-proxy', dcosPrivateKeyFile: keyFile };
-    proxy = await startProxy(load(flags), logger);
+    proxy = await RunningProxy.start(load(flags), logger);
     await expect(proxy.secrets.read(PATH)).resolves.toEqual({ value: TOKEN });
     const before = proxy.secrets;
 
@@ -114,7 +114,7 @@ describe('reload with the DC/OS secret store', () => {
   it('keeps the store, its login and its cache when the DC/OS settings did not change', async () => {
     const keyFile = path.join(dir, 'key.pem');
     writeFileSync(keyFile, sa.pkcs8Pem, { mode: 0o600 });
-    proxy = await startProxy(load({ dcosServiceAccount: 'pwx-proxy', dcosPrivateKeyFile: keyFile }), logger);
+    proxy = await RunningProxy.start(load({ dcosServiceAccount: 'pwx-proxy', dcosPrivateKeyFile: keyFile }), logger);
     await proxy.secrets.read(PATH);
     const before = proxy.secrets;
     // The same key in another PEM form, and a change elsewhere (the policy of the next generation).
@@ -128,7 +128,7 @@ describe('reload with the DC/OS secret store', () => {
   });
 
   it('keeps a file store whose folder is the same, and replaces it when the folder changes', async () => {
-    proxy = await startProxy(load({ secrets: `file:${path.join(dir, 'secrets-a')}` }), logger);
+    proxy = await RunningProxy.start(load({ secrets: `file:${path.join(dir, 'secrets-a')}` }), logger);
     const before = proxy.secrets;
     expect(proxy.reload(load({ secrets: `file:${path.join(dir, 'secrets-a')}`, clockTolerance: 5 }))).toEqual([]);
     expect(proxy.secrets).toBe(before);
