@@ -6,7 +6,8 @@
  */
 import { decodeJwt } from 'jose';
 import { LRUCache } from 'lru-cache';
-import { asProxyError, isProxyError, ProxyError, type ErrorCode } from '../errors.js';
+import { asProxyError, isProxyError, ProxyError, staleServableCodes, type ErrorCode } from '../errors.js';
+import { raceAbort, SingleFlight } from '../lib/single-flight.js';
 import type { SecretRead } from './types.js';
 
 /** Fetches the value at a path; `signal` bounds the whole fetch (shared by every caller waiting on it). */
@@ -46,13 +47,8 @@ export interface SecretCacheStats {
   size: number;
 }
 
-/** Answers that say the store is failing, not that the secret is absent or refused. */
-export const STALE_ON_DEFAULT: readonly ErrorCode[] = Object.freeze([
-  'SECRET_STORE_UNAVAILABLE',
-  'SECRET_STORE_TIMEOUT',
-  'SECRET_STORE_LOGIN_FAILED',
-  'SECRET_STORE_TLS',
-] satisfies ErrorCode[]);
+/** Answers that say the store is failing, not that the secret is absent or refused (the catalogue's `staleServable`). */
+export const STALE_ON_DEFAULT: readonly ErrorCode[] = Object.freeze(staleServableCodes());
 
 /** Authoritative answers: the cached value must not be served any more. */
 const DROP_ON: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
@@ -73,29 +69,6 @@ export function jwtExpiryMs(value: string): number | undefined {
   }
 }
 
-/** Settle with `p`, or reject with `onAbort(reason)` as soon as `signal` aborts (`p` keeps running for others). */
-export function raceAbort<T>(p: Promise<T>, signal: AbortSignal | undefined, onAbort: (reason: unknown) => Error): Promise<T> {
-  if (!signal) return p;
-  if (signal.aborted) {
-    p.catch(() => {});
-    return Promise.reject(onAbort(signal.reason));
-  }
-  return new Promise<T>((resolve, reject) => {
-    const abort = (): void => reject(onAbort(signal.reason));
-    signal.addEventListener('abort', abort, { once: true });
-    p.then(
-      (v) => {
-        signal.removeEventListener('abort', abort);
-        resolve(v);
-      },
-      (e: unknown) => {
-        signal.removeEventListener('abort', abort);
-        reject(e);
-      },
-    );
-  });
-}
-
 /** The error a caller gets when its own signal gave up while the shared fetch goes on. */
 export function cancelledError(path: string, reason: unknown): ProxyError {
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
@@ -111,12 +84,6 @@ interface Entry {
   fetchedAt: number;
   freshUntil: number;
   staleUntil: number;
-  seq: number;
-}
-
-interface Flight {
-  promise: Promise<string>;
-  seq: number;
 }
 
 export class SecretCache {
@@ -129,10 +96,8 @@ export class SecretCache {
   readonly #staleOn: ReadonlySet<ErrorCode>;
   readonly #onStale: SecretCacheOptions['onStale'];
   readonly #entries: LRUCache<string, Entry>;
-  /** Sequence number below which results for a path are discarded (set by invalidate). */
-  readonly #floors: LRUCache<string, number>;
-  readonly #flights = new Map<string, Flight>();
-  #seq = 0;
+  /** Its sequence guard: a load stores its answer only while no invalidate() or clear() came after it. */
+  readonly #flights = new SingleFlight<string>();
   readonly #stats = { hits: 0, misses: 0, stale: 0, inflightJoins: 0, errors: 0, invalidations: 0 };
 
   constructor(loader: SecretLoader, options: SecretCacheOptions) {
@@ -145,9 +110,7 @@ export class SecretCache {
     this.#expiryOf = options.expiryOf ?? jwtExpiryMs;
     this.#staleOn = new Set(options.staleOn ?? STALE_ON_DEFAULT);
     this.#onStale = options.onStale;
-    const max = options.maxEntries ?? 1000;
-    this.#entries = new LRUCache<string, Entry>({ max });
-    this.#floors = new LRUCache<string, number>({ max });
+    this.#entries = new LRUCache<string, Entry>({ max: options.maxEntries ?? 1000 });
   }
 
   /** The value if it is cached and fresh (counted as a hit), else undefined. No load is started. */
@@ -167,12 +130,9 @@ export class SecretCache {
     }
     if (entry && now >= entry.staleUntil) this.#entries.delete(path);
 
-    let flight = this.#flights.get(path);
-    if (flight) this.#stats.inflightJoins++;
-    else {
-      this.#stats.misses++;
-      flight = this.#start(path);
-    }
+    const flight = this.#flights.join(path, (seq) => this.#load(path, seq));
+    if (flight.joined) this.#stats.inflightJoins++;
+    else this.#stats.misses++;
     try {
       return { value: await raceAbort(flight.promise, signal, (reason) => cancelledError(path, reason)) };
     } catch (e) {
@@ -189,46 +149,28 @@ export class SecretCache {
     }
   }
 
-  #start(path: string): Flight {
-    const seq = ++this.#seq;
-    let signal: AbortSignal;
+  /** One shared load; its answer is applied only while it is the current load of `path`. */
+  #load(path: string, seq: number): Promise<string> {
     let loading: Promise<string>;
     try {
-      signal = AbortSignal.timeout(this.#loadTimeoutMs);
-      loading = this.#loader(path, signal);
+      loading = this.#loader(path, AbortSignal.timeout(this.#loadTimeoutMs));
     } catch (e) {
       loading = Promise.reject(e);
     }
-    const promise = loading
-      .then(
-        (value) => {
-          this.#store(path, value, seq);
-          return value;
-        },
-        (e: unknown) => {
-          this.#stats.errors++;
-          if (isProxyError(e) && DROP_ON.has(e.code) && this.#isCurrent(path, seq)) this.#entries.delete(path);
-          throw e;
-        },
-      )
-      .finally(() => {
-        if (this.#flights.get(path)?.seq === seq) this.#flights.delete(path);
-      });
-    promise.catch(() => {}); // waiters may all have gone; the rejection is theirs to see, not the process's
-    const flight = { promise, seq };
-    this.#flights.set(path, flight);
-    return flight;
+    return loading.then(
+      (value) => {
+        if (this.#flights.isCurrent(path, seq)) this.#store(path, value);
+        return value;
+      },
+      (e: unknown) => {
+        this.#stats.errors++;
+        if (isProxyError(e) && DROP_ON.has(e.code) && this.#flights.isCurrent(path, seq)) this.#entries.delete(path);
+        throw e;
+      },
+    );
   }
 
-  /** No invalidate() and no newer fetch happened since fetch `seq` started. */
-  #isCurrent(path: string, seq: number): boolean {
-    const floor = this.#floors.get(path) ?? 0;
-    const cur = this.#entries.get(path);
-    return seq > floor && (!cur || seq > cur.seq);
-  }
-
-  #store(path: string, value: string, seq: number): void {
-    if (!this.#isCurrent(path, seq)) return;
+  #store(path: string, value: string): void {
     const now = this.#now();
     const exp = this.#expiryOf(value);
     if (exp !== undefined && exp <= now) {
@@ -241,15 +183,13 @@ export class SecretCache {
       fetchedAt: now,
       freshUntil: Math.min(now + this.#ttlMs, bound),
       staleUntil: Math.min(now + this.#ttlMs + this.#maxStaleMs, bound),
-      seq,
     });
   }
 
   /** Forget the value at `path`; a fetch already in flight will not store its (older) answer. */
   invalidate(path: string): boolean {
     this.#stats.invalidations++;
-    this.#floors.set(path, this.#seq);
-    this.#flights.delete(path);
+    this.#flights.forget(path);
     return this.#entries.delete(path);
   }
 
@@ -258,7 +198,6 @@ export class SecretCache {
   }
 
   clear(): void {
-    for (const path of this.#flights.keys()) this.#floors.set(path, this.#seq);
     this.#flights.clear();
     this.#entries.clear();
   }

@@ -3,7 +3,8 @@ import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { LRUCache } from 'lru-cache';
 import { ProxyError } from '../errors.js';
-import { cancelledError, raceAbort } from './cache.js';
+import { raceAbort, SingleFlight } from '../lib/single-flight.js';
+import { cancelledError } from './cache.js';
 import { textValue } from './text.js';
 import type { SecretRead, SecretStore, SecretStoreStats } from './types.js';
 
@@ -83,8 +84,7 @@ export class FileSecretStore implements SecretStore {
   readonly #fs: FileStoreFs;
   readonly #now: () => number;
   readonly #entries: LRUCache<string, Entry>;
-  readonly #flights = new Map<string, { promise: Promise<SecretRead>; seq: number }>();
-  #seq = 0;
+  readonly #flights = new SingleFlight<SecretRead>();
   #procFd: boolean | undefined;
   readonly #stats = { hits: 0, misses: 0 };
 
@@ -110,16 +110,7 @@ export class FileSecretStore implements SecretStore {
       );
     }
     // Single-flight: concurrent reads of one path share its stat (or read).
-    let flight = this.#flights.get(secretPath);
-    if (!flight) {
-      const seq = ++this.#seq;
-      const promise = this.#load(secretPath, file, seq).finally(() => {
-        if (this.#flights.get(secretPath)?.seq === seq) this.#flights.delete(secretPath);
-      });
-      promise.catch(() => {}); // every waiter may have given up
-      flight = { promise, seq };
-      this.#flights.set(secretPath, flight);
-    }
+    const flight = this.#flights.join(secretPath, (seq) => this.#load(secretPath, file, seq));
     return raceAbort(flight.promise, signal, (reason) => cancelledError(secretPath, reason));
   }
 
@@ -161,7 +152,7 @@ export class FileSecretStore implements SecretStore {
     const read: SecretRead = Object.freeze({ value: textValue(buf, secretPath) });
     // Kept with the stat taken before the read (a write during it shows as a change next time),
     // unless invalidate() dropped this read meanwhile.
-    if (this.#flights.get(secretPath)?.seq === seq) {
+    if (this.#flights.isCurrent(secretPath, seq)) {
       this.#entries.set(secretPath, {
         read,
         dev: st.dev,
@@ -220,7 +211,7 @@ export class FileSecretStore implements SecretStore {
 
   /** Forget the value at `path`; a read in flight will not store its answer. */
   invalidate(secretPath: string): void {
-    this.#flights.delete(secretPath);
+    this.#flights.forget(secretPath);
     this.#entries.delete(secretPath);
   }
 

@@ -3,9 +3,10 @@
  * the same auth config YAML, the same `--token-duration` grammar and the same claim layout
  * (`sub, iss, email, name, roles, groups (if set), iat, exp`; HS256 / RS256 / ES256 by key type).
  */
-import { createPrivateKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { parseDocument } from 'yaml';
+import { algorithmsOf, ecCurveOf, importSharedSecret } from './keys.js';
 
 /** The auth config file of `pxctl auth token generate --auth-config`. */
 export interface AuthConfigClaims {
@@ -30,10 +31,6 @@ export interface GenerateTokenInput {
   /** Override the algorithm; it must belong to the key's family (and, for EC, match the curve). */
   algorithm?: string;
 }
-
-const HS_ALGS = ['HS256', 'HS384', 'HS512'];
-const RS_ALGS = ['RS256', 'RS384', 'RS512'];
-const EC_CURVE_ALG: Record<string, string> = { prime256v1: 'ES256', secp384r1: 'ES384', secp521r1: 'ES512' };
 
 /** Sign a token the way openstorage-sdk-auth does. Throws Error on bad input (never echoing key material). */
 export async function generateToken(input: GenerateTokenInput): Promise<string> {
@@ -76,26 +73,23 @@ function defaultSubject(name: string, email: string): string {
 function signingKey(key: GenerateKey, algorithm: string | undefined): { key: KeyObject; alg: string } {
   if (key === null || typeof key !== 'object') throw new Error('token generation: no signing key given');
   if ('sharedSecret' in key) {
-    if (typeof key.sharedSecret !== 'string' || key.sharedSecret === '') {
-      throw new Error('token generation: the shared secret is empty');
-    }
-    return { key: createSecretKey(Buffer.from(key.sharedSecret, 'utf8')), alg: pickAlg(algorithm, HS_ALGS, 'a shared secret') };
+    return { key: importSharedSecret(key.sharedSecret, 'token generation'), alg: pickAlg(algorithm, algorithmsOf('hs'), 'a shared secret') };
   }
   if ('rsaPrivateKeyPem' in key) {
     const k = importPrivatePem(key.rsaPrivateKeyPem, 'RSA');
     if (k.asymmetricKeyType !== 'rsa') {
       throw new Error(`token generation: the RSA private key PEM holds a ${k.asymmetricKeyType ?? 'unknown'} key, not an RSA key`);
     }
-    return { key: k, alg: pickAlg(algorithm, RS_ALGS, 'an RSA key') };
+    return { key: k, alg: pickAlg(algorithm, algorithmsOf('rsa'), 'an RSA key') };
   }
   if ('ecdsaPrivateKeyPem' in key) {
     const k = importPrivatePem(key.ecdsaPrivateKeyPem, 'ECDSA');
     if (k.asymmetricKeyType !== 'ec') {
       throw new Error(`token generation: the ECDSA private key PEM holds a ${k.asymmetricKeyType ?? 'unknown'} key, not an EC key`);
     }
-    const curveAlg = EC_CURVE_ALG[k.asymmetricKeyDetails?.namedCurve ?? ''];
-    if (!curveAlg) throw new Error('token generation: the ECDSA key is on an unsupported curve (use P-256, P-384 or P-521)');
-    return { key: k, alg: pickAlg(algorithm, [curveAlg], 'this ECDSA key') };
+    const curve = ecCurveOf(k);
+    if (!curve) throw new Error('token generation: the ECDSA key is on an unsupported curve (use P-256, P-384 or P-521)');
+    return { key: k, alg: pickAlg(algorithm, [curve.alg], 'this ECDSA key') };
   }
   throw new Error('token generation: the key must be one of sharedSecret, rsaPrivateKeyPem, ecdsaPrivateKeyPem');
 }

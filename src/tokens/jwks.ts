@@ -1,4 +1,8 @@
 import { createRemoteJWKSet, type JWTVerifyGetKey } from 'jose';
+import { SingleFlight } from '../lib/single-flight.js';
+
+/** Least time between two fetches of a JWK set for unknown `kid`s, and between two failed discoveries. */
+const COOLDOWN_MS = 30_000;
 
 /**
  * The keys of an OIDC-style issuer, fetched from its JWK set. jose's remote set does the caching:
@@ -11,19 +15,16 @@ export interface RemoteKeysOptions {
   issuer: string;
   jwksUrl?: string;
   discover?: boolean;
-  cooldownMs?: number;
   timeoutMs?: number;
 }
 
 export class RemoteKeys {
   private set?: JWTVerifyGetKey;
-  private discovering?: Promise<JWTVerifyGetKey>;
+  private readonly discovery = new SingleFlight<JWTVerifyGetKey>();
   private lastFailure = 0;
-  private readonly cooldownMs: number;
   private readonly timeoutMs: number;
 
   constructor(private readonly opts: RemoteKeysOptions) {
-    this.cooldownMs = opts.cooldownMs ?? 30_000;
     this.timeoutMs = opts.timeoutMs ?? 5_000;
     if (opts.jwksUrl) this.set = this.makeSet(new URL(opts.jwksUrl));
     else if (!opts.discover) throw new Error(`issuer ${opts.issuer}: set jwksUrl, or oidc: true to discover it`);
@@ -32,19 +33,19 @@ export class RemoteKeys {
   /** The jose key resolver, after discovery if needed. Throws an Error with a readable message. */
   async resolver(): Promise<JWTVerifyGetKey> {
     if (this.set) return this.set;
-    if (Date.now() - this.lastFailure < this.cooldownMs) throw new Error(`the OpenID configuration of ${this.opts.issuer} could not be fetched recently; retrying after a cooldown`);
-    this.discovering ??= this.discover().then(
-      (set) => {
-        this.set = set;
-        return set;
-      },
-      (e: unknown) => {
-        this.lastFailure = Date.now();
-        this.discovering = undefined;
-        throw e;
-      },
-    );
-    return this.discovering;
+    if (Date.now() - this.lastFailure < COOLDOWN_MS) throw new Error(`the OpenID configuration of ${this.opts.issuer} could not be fetched recently; retrying after a cooldown`);
+    return this.discovery.join('discovery', () =>
+      this.discover().then(
+        (set) => {
+          this.set = set;
+          return set;
+        },
+        (e: unknown) => {
+          this.lastFailure = Date.now();
+          throw e;
+        },
+      ),
+    ).promise;
   }
 
   private async discover(): Promise<JWTVerifyGetKey> {
@@ -58,6 +59,6 @@ export class RemoteKeys {
   }
 
   private makeSet(url: URL): JWTVerifyGetKey {
-    return createRemoteJWKSet(url, { cooldownDuration: this.cooldownMs, cacheMaxAge: Infinity, timeoutDuration: this.timeoutMs });
+    return createRemoteJWKSet(url, { cooldownDuration: COOLDOWN_MS, cacheMaxAge: Infinity, timeoutDuration: this.timeoutMs });
   }
 }

@@ -16,8 +16,6 @@ export interface IssuerConfig {
   jwksUrl?: string;
   /** Discover the JWK set from `<name>/.well-known/openid-configuration` (name is then a URL). */
   oidcDiscovery?: boolean;
-  /** Least time between two JWKS fetches for unknown `kid`s (default 30 s). */
-  jwksCooldownMs?: number;
   /** Username claim for this issuer (default: the global one, `sub`). */
   usernameClaim?: UsernameClaim;
 }

@@ -5,13 +5,22 @@
  *
  * The token itself, and any part of its signature, never appears in a message or an error property.
  */
-import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { RemoteKeys } from './jwks.js';
 import { findJsonKeyProblem, type JsonKeyProblem } from './json-keys.js';
-import { LRUCache } from 'lru-cache';
+import {
+  ACCEPTED_ALGS,
+  ALGORITHMS,
+  importEcdsaPublicKey,
+  importRsaPublicKey,
+  importSharedSecret,
+  type Alg,
+  type Family,
+} from './keys.js';
+import { VerifiedTokenCache, type VerifierStats } from './verified-cache.js';
 
-import { ProxyError, type ErrorCode, type ProxyErrorDetails } from '../errors.js';
+import { ProxyError, type DetailsParam, type ErrorCode, type ProxyErrorDetails } from '../errors.js';
 import {
   describeSource,
   type IssuerConfig,
@@ -23,23 +32,6 @@ import {
 
 /** pxd's required claims. */
 export const PXD_REQUIRED_CLAIMS: readonly string[] = Object.freeze(['iss', 'sub', 'exp', 'iat', 'name', 'email']);
-
-/** Every algorithm pxd accepts, by family. */
-const ALGORITHMS = {
-  HS256: 'hs', HS384: 'hs', HS512: 'hs',
-  RS256: 'rsa', RS384: 'rsa', RS512: 'rsa',
-  ES256: 'ec', ES384: 'ec', ES512: 'ec',
-} as const;
-type Alg = keyof typeof ALGORITHMS;
-type Family = (typeof ALGORITHMS)[Alg];
-const ACCEPTED_ALGS = Object.keys(ALGORITHMS).join(', ');
-
-/** EC curve → the only ES algorithm that key can verify. */
-const EC_CURVES: Record<string, { alg: Alg; name: string }> = {
-  prime256v1: { alg: 'ES256', name: 'P-256' },
-  secp384r1: { alg: 'ES384', name: 'P-384' },
-  secp521r1: { alg: 'ES512', name: 'P-521' },
-};
 
 const FAMILY_KEY_TEXT: Record<Family, string> = {
   hs: 'shared secret',
@@ -66,21 +58,10 @@ interface IssuerKeys {
   remote?: RemoteKeys;
 }
 
-interface CacheEntry {
-  token: VerifiedToken;
-  exp?: number;
-  nbf?: number;
-  iat?: number;
-}
-
-export interface VerifierStats {
-  hits: number;
-  misses: number;
-  size: number;
-}
+export type { VerifierStats } from './verified-cache.js';
 
 type Claims = Record<string, unknown>;
-type FailFn = (code: ErrorCode, message: string, details?: ProxyErrorDetails) => never;
+type FailFn = <C extends ErrorCode>(code: C, message: string, ...details: DetailsParam<C>) => never;
 
 export class TokenVerifier {
   readonly #issuers = new Map<string, IssuerKeys>();
@@ -89,11 +70,7 @@ export class TokenVerifier {
   readonly #toleranceSec: number;
   readonly #maxTokenLength: number;
   readonly #now: () => number;
-  readonly #cache: LRUCache<string, CacheEntry> | undefined;
-  /** Verifications under way, by source and token (see verify). */
-  readonly #running = new Map<string, Promise<VerifiedToken>>();
-  #hits = 0;
-  #misses = 0;
+  readonly #cache: VerifiedTokenCache | undefined;
 
   constructor(opts: VerifierOptions) {
     if (!Array.isArray(opts.issuers) || opts.issuers.length === 0) {
@@ -127,50 +104,28 @@ export class TokenVerifier {
     if (!Number.isInteger(cacheSize) || cacheSize < 0) {
       throw new Error('token verifier: cacheSize must be an integer >= 0');
     }
-    this.#cache = cacheSize > 0 ? new LRUCache<string, CacheEntry>({ max: cacheSize }) : undefined;
+    this.#cache = cacheSize > 0 ? new VerifiedTokenCache({ max: cacheSize, now: this.#now, toleranceSec: this.#toleranceSec }) : undefined;
   }
 
   /** Cache counters for metrics. */
   stats(): VerifierStats {
-    return { hits: this.#hits, misses: this.#misses, size: this.#cache?.size ?? 0 };
+    return this.#cache?.stats() ?? { hits: 0, misses: 0, size: 0 };
   }
 
-  /**
-   * Verify a token, or answer from the cache. Only successes are cached, and a hit's exp/nbf/iat are
-   * checked again on our clock. The cache is keyed by the token itself: it is in this process's memory
-   * anyway (the secret cache holds it), and a string key is a Map lookup where a SHA-256 took a
-   * microsecond (bench/README.md). Concurrent verifications of one token (a burst of Mounts naming
-   * the same secret) share one run.
-   */
+  /** Verify a token, or answer from the verified-token cache (see verified-cache.ts). */
   async verify(token: string, ctx?: { source?: TokenSource }): Promise<VerifiedToken> {
     if (!this.#cache || typeof token !== 'string') return this.#verifyFully(token, ctx);
-    const entry = this.#cache.get(token);
-    if (entry && this.#timeProblem(entry.exp, entry.nbf, entry.iat) === undefined) {
-      this.#hits++;
-      return copyToken(entry.token);
-    }
-    // A stale entry falls through to a full verification, which reports the precise reason.
-    if (entry) this.#cache.delete(token);
-    this.#misses++;
     // Messages name the token's source: only calls from the same source share a run.
-    const key = `${ctx?.source ? describeSource(ctx.source) : ''}\u0000${token}`;
-    const running = this.#running.get(key);
-    if (running) return copyToken(await running);
-    const run = this.#verifyFully(token, ctx);
-    this.#running.set(key, run);
-    try {
-      return copyToken(await run);
-    } finally {
-      this.#running.delete(key);
-    }
+    const flightKey = `${ctx?.source ? describeSource(ctx.source) : ''}\u0000${token}`;
+    return this.#cache.get(token, flightKey, () => this.#verifyFully(token, ctx));
   }
 
   async #verifyFully(token: string, ctx?: { source?: TokenSource }): Promise<VerifiedToken> {
     const src = ctx?.source ? describeSource(ctx.source) : 'token';
     const baseDetails: ProxyErrorDetails = {};
     if (ctx?.source && 'secretPath' in ctx.source) baseDetails.secretPath = ctx.source.secretPath;
-    const fail: FailFn = (code, message, details = {}) => {
-      throw new ProxyError(code, message, { ...baseDetails, ...details });
+    const fail: FailFn = (code, message, ...[details]) => {
+      throw new ProxyError<ErrorCode>(code, message, { ...baseDetails, ...details });
     };
 
     if (typeof token !== 'string') fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT: it is not text`);
@@ -323,18 +278,8 @@ export class TokenVerifier {
     if (typeof claims.email === 'string') verified.email = claims.email;
     if (typeof claims.name === 'string') verified.displayName = claims.name;
 
-    this.#cache?.set(token, { token: copyToken(verified), exp, nbf, iat });
+    this.#cache?.set(token, verified, { exp, nbf, iat });
     return verified;
-  }
-
-  /** undefined when exp/nbf/iat are all fine at the current clock. */
-  #timeProblem(exp: number | undefined, nbf: number | undefined, iat: number | undefined): string | undefined {
-    const now = epochSec(this.#now());
-    const tol = this.#toleranceSec;
-    if (exp !== undefined && exp <= now - tol) return 'exp';
-    if (nbf !== undefined && nbf > now + tol) return 'nbf';
-    if (iat !== undefined && iat > now + tol) return 'iat';
-    return undefined;
   }
 
   #mapJoseError(
@@ -403,55 +348,15 @@ function importIssuerKeys(issuer: IssuerConfig): IssuerKeys {
   const where = `issuer ${issuer.name}`;
   const keys: IssuerKeys = { config: issuer };
   if (issuer.jwksUrl !== undefined || issuer.oidcDiscovery) {
-    keys.remote = new RemoteKeys({ issuer: issuer.name, jwksUrl: issuer.jwksUrl, discover: issuer.oidcDiscovery, cooldownMs: issuer.jwksCooldownMs });
+    keys.remote = new RemoteKeys({ issuer: issuer.name, jwksUrl: issuer.jwksUrl, discover: issuer.oidcDiscovery });
   }
-  if (issuer.sharedSecret !== undefined) {
-    if (typeof issuer.sharedSecret !== 'string' || issuer.sharedSecret === '') {
-      throw new Error(`${where}: the shared secret is empty`);
-    }
-    keys.hs = createSecretKey(Buffer.from(issuer.sharedSecret, 'utf8'));
-  }
-  if (issuer.rsaPublicKeyPem !== undefined) {
-    const key = importPublicPem(issuer.rsaPublicKeyPem, `${where}: the RSA public key`);
-    if (key.asymmetricKeyType !== 'rsa') {
-      throw new Error(`${where}: the RSA public key PEM holds a ${key.asymmetricKeyType ?? 'unknown'} key, not an RSA key`);
-    }
-    const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
-    if (bits < 2048) {
-      throw new Error(`${where}: the RSA public key has ${bits} bits; at least 2048 are required`);
-    }
-    keys.rsa = key;
-  }
-  if (issuer.ecdsaPublicKeyPem !== undefined) {
-    const key = importPublicPem(issuer.ecdsaPublicKeyPem, `${where}: the ECDSA public key`);
-    if (key.asymmetricKeyType !== 'ec') {
-      throw new Error(`${where}: the ECDSA public key PEM holds a ${key.asymmetricKeyType ?? 'unknown'} key, not an EC key`);
-    }
-    const curve = EC_CURVES[key.asymmetricKeyDetails?.namedCurve ?? ''];
-    if (!curve) {
-      throw new Error(`${where}: the ECDSA public key is on an unsupported curve (use P-256, P-384 or P-521)`);
-    }
-    keys.ec = { key, alg: curve.alg, curve: curve.name };
-  }
+  if (issuer.sharedSecret !== undefined) keys.hs = importSharedSecret(issuer.sharedSecret, where);
+  if (issuer.rsaPublicKeyPem !== undefined) keys.rsa = importRsaPublicKey(issuer.rsaPublicKeyPem, where);
+  if (issuer.ecdsaPublicKeyPem !== undefined) keys.ec = importEcdsaPublicKey(issuer.ecdsaPublicKeyPem, where);
   if (!keys.hs && !keys.rsa && !keys.ec && !keys.remote) {
     throw new Error(`${where} has no key configured (set a shared secret, an RSA or an ECDSA public key)`);
   }
   return keys;
-}
-
-function importPublicPem(pem: string, what: string): KeyObject {
-  if (typeof pem !== 'string' || !pem.includes('-----BEGIN')) {
-    throw new Error(`${what} is not PEM text`);
-  }
-  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) {
-    throw new Error(`${what} is a private key; configure the public key instead`);
-  }
-  try {
-    return createPublicKey({ key: pem, format: 'pem' });
-  } catch {
-    // The cause is dropped on purpose: key parsing errors may quote the input.
-    throw new Error(`${what} could not be read (expected an SPKI "PUBLIC KEY", "RSA PUBLIC KEY" or certificate PEM)`);
-  }
 }
 
 interface DecodedPart {
@@ -507,10 +412,6 @@ function stringArrayClaim(claims: Claims, name: string): string[] | undefined {
   if (value === undefined || value === null) return [];
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) return undefined;
   return [...(value as string[])];
-}
-
-function copyToken(t: VerifiedToken): VerifiedToken {
-  return { ...t, roles: [...t.roles], groups: [...t.groups] };
 }
 
 function isFiniteNumber(v: unknown): v is number {

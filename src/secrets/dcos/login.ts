@@ -9,7 +9,8 @@
  */
 import { SignJWT } from 'jose';
 import { asProxyError, ProxyError } from '../../errors.js';
-import { jwtExpiryMs, raceAbort } from '../cache.js';
+import { raceAbort, SingleFlight } from '../../lib/single-flight.js';
+import { jwtExpiryMs } from '../cache.js';
 import type { LoginBody } from './client.js';
 import type { DcosLogin } from './config.js';
 import { formatDuration, silentLogger, type DcosLogger } from './log.js';
@@ -21,6 +22,8 @@ const TEN_MINUTES = 10 * 60_000;
 const RENEW_RETRY_MS = 30_000;
 /** setTimeout's upper bound. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
+/** The key of the one login flight. */
+const LOGIN = 'login';
 
 export interface LoginTransport {
   login(body: LoginBody, signal?: AbortSignal): Promise<string>;
@@ -103,11 +106,11 @@ export class DcosAuth {
   readonly #backoffMs: number;
   readonly #renewTimer: boolean;
   #current: AuthToken | undefined;
-  #inflight: Promise<string> | undefined;
+  /** One login at a time; its sequence numbers order the logins (see #appliedSeq). */
+  readonly #loginFlight = new SingleFlight<string>();
   #failure: Failure | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** Sequence guard: a login's result is applied only if no later one was applied (or close() happened). */
-  #seq = 0;
   #appliedSeq = 0;
   #logins = 0;
   #closed = false;
@@ -220,7 +223,8 @@ export class DcosAuth {
     if (this.#closed) {
       return Promise.reject(new ProxyError('SECRET_STORE_UNAVAILABLE', 'the DC/OS secret store is closed', { uid: this.uid }));
     }
-    if (this.#inflight) return this.#inflight;
+    const running = this.#loginFlight.running(LOGIN);
+    if (running) return running;
     const now = this.#now();
     const f = this.#failure;
     if (f && now < f.until) {
@@ -232,13 +236,8 @@ export class DcosAuth {
         ),
       );
     }
-    const seq = ++this.#seq;
-    const p = this.#doLogin(seq, reason).finally(() => {
-      if (this.#inflight === p) this.#inflight = undefined;
-    });
-    p.catch(() => {}); // a background renewal may have no waiter
-    this.#inflight = p;
-    return p;
+    // A background renewal may have no waiter: the flight keeps its rejection from going unhandled.
+    return this.#loginFlight.join(LOGIN, (seq) => this.#doLogin(seq, reason)).promise;
   }
 
   async #doLogin(seq: number, reason: string): Promise<string> {

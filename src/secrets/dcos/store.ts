@@ -4,6 +4,7 @@
  */
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../../errors.js';
+import { SingleFlight } from '../../lib/single-flight.js';
 import { SecretCache, type SecretCacheStats } from '../cache.js';
 import type { SecretRead, SecretStore } from '../types.js';
 import { DcosClient } from './client.js';
@@ -32,7 +33,7 @@ export class DcosSecretStore implements SecretStore {
   readonly #now: () => number;
   readonly #log: DcosLogger;
   #ready: { value: boolean; until: number } | undefined;
-  #readyInflight: Promise<boolean> | undefined;
+  readonly #readyFlight = new SingleFlight<boolean>();
   #closed = false;
 
   constructor(config: DcosConfig, options: DcosSecretStoreOptions = {}) {
@@ -130,15 +131,12 @@ export class DcosSecretStore implements SecretStore {
     if (this.#closed) return Promise.resolve(false);
     const now = this.#now();
     if (this.#ready && now < this.#ready.until) return Promise.resolve(this.#ready.value);
-    this.#readyInflight ??= this.#probe()
-      .then((value) => {
+    return this.#readyFlight.join('ready', () =>
+      this.#probe().then((value) => {
         this.#ready = { value, until: this.#now() + this.config.readyCacheSec * 1000 };
         return value;
-      })
-      .finally(() => {
-        this.#readyInflight = undefined;
-      });
-    return this.#readyInflight;
+      }),
+    ).promise;
   }
 
   async #probe(): Promise<boolean> {
