@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Operation } from '../policy/types.js';
+import type { Operation } from '../operations.js';
 
 /** One line per decision on Create/Remove/Mount. Never a token: only who, what, why. */
 export interface AuditRecord {

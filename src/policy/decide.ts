@@ -2,6 +2,7 @@
  * The policy decision: may these token roles perform this operation, and may the secret the token came
  * from be used for this volume name? Pure and synchronous; no error is thrown for a denial.
  */
+import { globMatch } from '../lib/glob.js';
 import type { Binding, Decision, Operation, PolicyConfig, PolicyInput } from './types.js';
 
 /** pxd's built-in roles, as far as the plugin's three authenticated calls are concerned. */
@@ -92,33 +93,4 @@ function trimSlashes(p: string): string {
 function coversPath(prefix: string, path: string): boolean {
   if (prefix === '') return true;
   return path === prefix || path.startsWith(`${prefix}/`);
-}
-
-/**
- * Anchored glob where `*` matches any run of characters (including none) and every other character
- * matches itself literally. Iterative with single-star backtracking: O(pattern × text), no RegExp.
- */
-export function globMatch(pattern: string, text: string): boolean {
-  const p = Array.from(pattern);
-  const t = Array.from(text);
-  let pi = 0;
-  let ti = 0;
-  let starP = -1;
-  let starT = 0;
-  while (ti < t.length) {
-    if (pi < p.length && p[pi] === '*') {
-      starP = pi++;
-      starT = ti;
-    } else if (pi < p.length && p[pi] === t[ti]) {
-      pi++;
-      ti++;
-    } else if (starP !== -1) {
-      pi = starP + 1;
-      ti = ++starT;
-    } else {
-      return false;
-    }
-  }
-  while (pi < p.length && p[pi] === '*') pi++;
-  return pi === p.length;
 }

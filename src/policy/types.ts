@@ -1,6 +1,7 @@
 /** Contract of the policy decision. */
+import type { Operation } from '../operations.js';
 
-export type Operation = 'create' | 'remove' | 'mount';
+export type { Operation };
 
 export interface Binding {
   /** Secret path prefix, whole segments (`pwx/secrets/tenant-a` covers `pwx/secrets/tenant-a/x`). */

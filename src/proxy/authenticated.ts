@@ -2,7 +2,7 @@
  * Create, Remove and Mount: parse → resolve → verify → decide → forward → sanitize. One Attempt
  * carries what each step learnt, for the next step and for the audit line written at the end.
  */
-import { ProxyError, asProxyError, type ErrorCode } from '../errors.js';
+import { ProxyError, asProxyError, verdictOf, type ErrorCode } from '../errors.js';
 import type { Endpoint, PluginRequest } from '../plugin/protocol.js';
 import {
   parseName,
@@ -20,7 +20,7 @@ import {
 import { resolveToken, type ResolvedToken } from '../tokens/resolve.js';
 import { describeSource, type VerifiedToken } from '../tokens/types.js';
 import { decide } from '../policy/decide.js';
-import type { Operation } from '../policy/types.js';
+import type { Operation } from '../operations.js';
 import { backendRefusal, badReply, checkMountpoint, unsafeMountpoint } from '../backend/replies.js';
 import { audit } from '../audit/audit.js';
 import { callBackend } from './backend-call.js';
@@ -198,20 +198,4 @@ export class AuthenticatedPipeline {
       message,
     });
   }
-}
-
-const FAILURES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'BACKEND_UNREACHABLE',
-  'BACKEND_TIMEOUT',
-  'BACKEND_BAD_REPLY',
-  'SECRET_STORE_UNAVAILABLE',
-  'SECRET_STORE_TIMEOUT',
-  'SECRET_STORE_LOGIN_FAILED',
-  'SECRET_STORE_TLS',
-  'STATE_WRITE_FAILED',
-  'INTERNAL',
-]);
-
-function verdictOf(code: ErrorCode): Verdict {
-  return FAILURES.has(code) ? 'error' : 'deny';
 }

@@ -1,9 +1,10 @@
-import { promises as fsp, constants as fsc } from 'node:fs';
+import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { ProxyError } from '../errors.js';
 import { carriesSecret, redact } from '../redact.js';
 import { parseName } from '../volume-name/index.js';
+import { removeDeadTempFiles, writeFileAtomic } from '../lib/atomic-file.js';
 
 /**
  * The small durable record of the volumes the proxy has seen, and of token references given as
@@ -207,24 +208,9 @@ export class StateStore {
 
   private async write(map: Map<string, VolumeRef>): Promise<void> {
     const body: StateFile = { version: 1, volumes: Object.fromEntries(map) };
-    const tmp = `${this.file}.tmp-${process.pid}`;
     try {
-      const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC, 0o600);
-      try {
-        await fh.writeFile(JSON.stringify(body, null, 2) + '\n');
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, this.file);
-      const dir = await fsp.open(path.dirname(this.file), 'r');
-      try {
-        await dir.sync();
-      } finally {
-        await dir.close();
-      }
+      await writeFileAtomic(this.file, JSON.stringify(body, null, 2) + '\n', { mode: 0o600 });
     } catch (e) {
-      await fsp.rm(tmp, { force: true }).catch(() => undefined);
       const code = (e as NodeJS.ErrnoException).code ?? 'unknown';
       throw new ProxyError(
         'STATE_WRITE_FAILED',
@@ -233,26 +219,6 @@ export class StateStore {
         { cause: e },
       );
     }
-  }
-}
-
-/**
- * A crash mid-write (SIGKILL, power loss) leaves `<file>.tmp-<pid>` behind. It is never read, but it
- * must not pile up: remove those of processes that are gone (a live one may be writing right now).
- */
-async function removeDeadTempFiles(file: string): Promise<void> {
-  const prefix = `${path.basename(file)}.tmp-`;
-  const names = await fsp.readdir(path.dirname(file)).catch(() => [] as string[]);
-  for (const name of names) {
-    const pid = Number(name.slice(prefix.length));
-    if (!name.startsWith(prefix) || !Number.isSafeInteger(pid) || pid <= 0 || pid === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) await fsp.rm(path.join(path.dirname(file), name), { force: true }).catch(() => undefined);
   }
 }
 

@@ -4,8 +4,8 @@ import { TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY } from '../volu
 import type { TokenSource } from './types.js';
 import type { SecretStore } from '../secrets/types.js';
 import type { StateStore } from '../state/store.js';
-import type { Operation } from '../policy/types.js';
-import { globMatch } from '../policy/decide.js';
+import type { Operation } from '../operations.js';
+import { globMatch } from '../lib/glob.js';
 
 /** A token found for an authenticated call. `value` is the raw JWT: it goes to the verifier and pxd, nowhere else. */
 export interface ResolvedToken {

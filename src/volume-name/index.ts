@@ -8,7 +8,7 @@ export {
   type NameLimits,
 } from './parse.js';
 export { parseOpts } from './opts.js';
-export { resolveSecretPath, MAX_SECRET_PATH_LENGTH, type SecretPathInput } from './secret-path.js';
+export { resolveSecretPath, secretPathSegments, MAX_SECRET_PATH_LENGTH, type SecretPathInput } from './secret-path.js';
 export { serializeOptions, redactName, KEY_RE } from './serialize.js';
 export {
   readNameAsPxd,

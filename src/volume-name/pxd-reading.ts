@@ -11,6 +11,7 @@
  * through this module, as pxd will, and refuses to forward unless both readings agree.
  */
 import { ProxyError } from '../errors.js';
+import type { Operation } from '../operations.js';
 import { SECRET_KEYS } from '../redact.js';
 import { quote } from './serialize.js';
 import { NAME_KEY, TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY } from './types.js';
@@ -180,7 +181,8 @@ export interface ForwardedBody {
   ID?: string;
 }
 
-export type PxdOperation = 'create' | 'remove' | 'mount';
+/** The calls pxd reads a token from (the same three the proxy authorises). */
+export type PxdOperation = Operation;
 
 /** What pxd does with a request, in the terms the proxy checked. */
 export interface PxdRequestReading {

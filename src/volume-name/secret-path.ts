@@ -47,7 +47,21 @@ function normalize(value: unknown, what: string): Normalized {
   let s = absolute ? value.slice(1) : value;
   if (s.endsWith('/')) s = s.slice(0, -1);
   if (s === '') throw invalid(`${what} is empty`);
-  const segments = s.split('/');
+  return { absolute, segments: checkSegments(s.split('/'), value, what, SEGMENT_CHAR_RE) };
+}
+
+/**
+ * The segments of a resolved secret path (no leading or trailing `/`), checked again where it leaves
+ * the proxy: the DC/OS client percent-encodes each segment into a URL, so only the shape matters
+ * there (no empty, `.` or `..` segment, which a URL would collapse into another path).
+ */
+export function secretPathSegments(path: string): string[] {
+  if (path === '') throw invalid('the secret path is empty');
+  return checkSegments(path.split('/'), path, 'secret path');
+}
+
+/** The one segment rule: none empty, none `.` or `..`, and (with `chars`) every character in that class. */
+function checkSegments(segments: string[], value: string, what: string, chars?: RegExp): string[] {
   segments.forEach((seg, i) => {
     // Quoted only for a message: quoting costs more than the checks.
     const at = (): string => `${what} ${quote(value)}`;
@@ -57,14 +71,14 @@ function normalize(value: unknown, what: string): Normalized {
     if (seg === '.' || seg === '..') {
       throw invalid(`${at()} has a "${seg}" segment (segment ${i + 1}); secret paths cannot refer to other folders`);
     }
-    const bad = firstBadChar(seg, SEGMENT_CHAR_RE);
+    const bad = chars && firstBadChar(seg, chars);
     if (bad) {
       throw invalid(
         `${at()} contains ${describeChar(bad.ch)} in segment ${i + 1}; path segments may only hold letters, digits, "_", "." and "-"`,
       );
     }
   });
-  return { absolute, segments };
+  return segments;
 }
 
 /** true when `segments` starts with all of `prefix`, whole segments only. */

@@ -6,6 +6,7 @@ import { isProxyError } from '../../errors.js';
 import type { VerifiedToken } from '../../tokens/types.js';
 import { isEndpoint } from '../../plugin/protocol.js';
 import { listenPlugin } from '../../plugin/server.js';
+import { removeDeadTempFiles, writeFileAtomic } from '../../lib/atomic-file.js';
 
 /**
  * The built-in volume driver behind `--backend local:<dir>`: it behaves like pxd with auth on (reads
@@ -51,6 +52,7 @@ export class LocalDriver {
 
   async start(): Promise<void> {
     await fsp.mkdir(this.mountsDir, { recursive: true, mode: 0o755 });
+    await removeDeadTempFiles(this.dbFile);
     try {
       const list = JSON.parse(await fsp.readFile(this.dbFile, 'utf8')) as LocalVolume[];
       this.volumes = new Map(list.map((v) => [v.name, v]));
@@ -175,11 +177,7 @@ export class LocalDriver {
   }
 
   private save(): Promise<void> {
-    const write = async () => {
-      const tmp = `${this.dbFile}.tmp`;
-      await fsp.writeFile(tmp, JSON.stringify([...this.volumes.values()], null, 2) + '\n', { mode: 0o600 });
-      await fsp.rename(tmp, this.dbFile);
-    };
+    const write = () => writeFileAtomic(this.dbFile, JSON.stringify([...this.volumes.values()], null, 2) + '\n', { mode: 0o600 });
     const p = this.chain.then(write, write);
     this.chain = p.catch(() => undefined);
     return p;

@@ -9,6 +9,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { isProxyError, ProxyError, type ErrorCode } from '../../errors.js';
 import { textValue, tokenText, type RefuseSecret } from '../text.js';
+import { secretPathSegments } from '../../volume-name/index.js';
 import { LOGIN_PATH } from './config.js';
 import { formatDuration, silentLogger, type DcosLogger } from './log.js';
 
@@ -129,17 +130,9 @@ async function iamErrorCode(body: Dispatcher.ResponseData['body']): Promise<stri
   }
 }
 
-/** `pwx/secrets/a b` → `pwx/secrets/a%20b`; throws on an empty, `.` or `..` segment. */
+/** `pwx/secrets/a b` → `pwx/secrets/a%20b`; throws SECRET_PATH_INVALID on an empty, `.` or `..` segment. */
 export function secretUrlPath(path: string): string {
-  const segments = path.split('/');
-  if (path === '' || segments.some((s) => s === '' || s === '.' || s === '..')) {
-    throw new ProxyError(
-      'SECRET_PATH_INVALID',
-      `secret path ${JSON.stringify(path)} is not a DC/OS secret path (no leading, trailing or double "/", no "." or ".." segment)`,
-      { secretPath: path },
-    );
-  }
-  return segments.map(encodeURIComponent).join('/');
+  return secretPathSegments(path).map(encodeURIComponent).join('/');
 }
 
 export class DcosClient {

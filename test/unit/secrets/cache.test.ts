@@ -112,7 +112,7 @@ describe('SecretCache', () => {
       await t.cache.get('p');
       t.advance(61_000);
       t.loader(async () => {
-        throw new ProxyError(code, 'no');
+        throw new ProxyError(code, 'no', { secretPath: 'p' });
       });
       await expect(t.cache.get('p')).rejects.toMatchObject({ code });
       t.loader(async () => {

@@ -27,7 +27,7 @@ describe('textValue / tokenText', () => {
     const seen: NotTokenReason[] = [];
     const refuse = (reason: NotTokenReason) => {
       seen.push(reason);
-      return new ProxyError('SECRET_NOT_TEXT', `custom ${reason}`);
+      return new ProxyError('SECRET_NOT_TEXT', `custom ${reason}`, { secretPath: 'p' });
     };
     for (const bytes of [Buffer.from([0xff]), Buffer.from(''), Buffer.from('{"a":1}'), Buffer.from('a\u007fb')]) {
       expect(() => textValue(bytes, 'p', refuse)).toThrow(/^custom /);
