@@ -2,10 +2,11 @@ import { promises as fsp, constants as fsc } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Agent, request } from 'undici';
-import type { Config } from '../config/load.js';
+import type { Config, ConfigIssue } from '../config/load.js';
+import { optionFix } from '../config/options.js';
 import { BackendClient } from '../backend/client.js';
 import { DcosSecretStore, type DcosConfig } from '../secrets/dcos/index.js';
-import { asProxyError } from '../errors.js';
+import { asProxyError, fixFor } from '../errors.js';
 import { silentLogger } from '../audit/logger.js';
 import { createSecretStore } from '../app.js';
 
@@ -20,6 +21,8 @@ export interface DoctorCheck {
 export interface DoctorInput {
   config?: Readonly<Config>;
   problems: string[];
+  /** The same problems with the option each is about (from loadConfig): the fix then names that option. */
+  issues?: ConfigIssue[];
   /** Where dockerd looks for spec files (tests point it elsewhere). */
   specDir?: string;
   /** Where dockerd looks for plugin sockets. */
@@ -37,14 +40,16 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
   const checks: DoctorCheck[] = [];
   const add = (c: DoctorCheck) => checks.push(c);
   if (!input.config) {
-    for (const p of input.problems) add({ name: 'configuration', ok: false, detail: p, fix: 'correct the flag, environment variable or YAML key named above' });
+    const issues: ConfigIssue[] = input.issues ?? input.problems.map((text) => ({ text }));
+    for (const i of issues) add({ name: 'configuration', ok: false, detail: i.text, fix: optionFix(i.option) });
     return checks;
   }
   const config = input.config;
   add({ name: 'configuration', ok: true, detail: `valid${config.configFile ? ` (${config.configFile} with flags and environment)` : ''}` });
   for (const i of config.verifier.issuers) {
     const keys = [i.sharedSecret && 'shared secret', i.rsaPublicKeyPem && 'RSA public key', i.ecdsaPublicKeyPem && 'ECDSA public key', (i.jwksUrl || i.oidcDiscovery) && 'JWKS'].filter(Boolean);
-    add({ name: 'issuer keys', ok: true, detail: `${i.name}: ${keys.join(', ')} loaded and of the right type` });
+    // loadConfig imported each key with the verifier's own importer: what it passed, the verifier takes.
+    add({ name: 'issuer keys', ok: true, detail: `${i.name}: ${keys.join(', ')} loaded and accepted by the verifier's key checks` });
   }
 
   await checkSocket(config, input, add);
@@ -135,14 +140,8 @@ async function checkDcos(config: Readonly<Config>, input: DoctorInput, add: (c: 
     await checkSkewAndBase(config, dcos, token, uid, input, add);
   } catch (e) {
     const err = asProxyError(e);
-    const fixes: Record<string, string> = {
-      SECRET_STORE_TLS: 'give the cluster CA with DCOS_SECRETS_CA_CERT_FILE (curl -k https://master.mesos/ca/dcos-ca.crt from inside the cluster)',
-      SECRET_STORE_LOGIN_FAILED: `check the credentials of ${uid} (dcos security org service-accounts show ${uid}; the public key registered must match the private key)`,
-      SECRET_STORE_UNAVAILABLE: `check DCOS_CLUSTER_URL (${dcos.url}) and that Admin Router is reachable from this node`,
-      SECRET_STORE_TIMEOUT: `check the network path to ${dcos.url}`,
-    };
     const name = err.code === 'SECRET_STORE_LOGIN_FAILED' ? 'DC/OS login' : 'DC/OS reachable';
-    add({ name, ok: false, detail: `${err.code}: ${err.message}`, fix: fixes[err.code] ?? 'see docs/troubleshooting.md' });
+    add({ name, ok: false, detail: `${err.code}: ${err.message}`, fix: fixFor(err.code, { uid, url: dcos.url }) });
   } finally {
     await store.close();
   }

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { SERVE_OPTIONS } from '../config/options.js';
-import { DCOS_OPTIONS } from '../secrets/dcos/config.js';
+import { OPTIONS } from '../config/options.js';
 import { resolveConfig, runServe } from './serve.js';
 import { runDoctor } from './doctor.js';
 import { registerTokenCommands } from './token.js';
@@ -16,17 +15,12 @@ program
   .version('0.1.0')
   .showHelpAfterError();
 
-/** Every serve option with its environment names in the help text, from the one option table. */
+/** Every option that has a flag, with its environment names and default in the help text, from the one option table. */
 function addServeOptions(cmd: Command): Command {
-  for (const o of SERVE_OPTIONS) {
-    const opt = new Option(o.flag, `${o.description} [env ${o.env.join(', ')}] (default: ${o.defaultText})`);
-    cmd.addOption(opt);
-  }
-  for (const o of DCOS_OPTIONS) {
+  for (const o of OPTIONS) {
     if (!o.flag) continue; // environment-only settings (passwords) are listed in the README
-    const env = o.env ? ` [env ${o.env}]` : '';
-    const def = o.default !== null && o.default !== undefined ? ` (default: ${o.default})` : '';
-    cmd.addOption(new Option(o.arg ? `${o.flag} ${o.arg}` : o.flag, `${o.description}${env}${def}`));
+    const env = o.env.length ? ` [env ${o.env.join(', ')}]` : '';
+    cmd.addOption(new Option(o.flag, `${o.description}${env}${o.sensitive ? '' : ` (default: ${o.defaultText})`}`));
   }
   return cmd;
 }
@@ -49,8 +43,8 @@ addServeOptions(
     .command('doctor')
     .description('check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path (exit 1 on any failure)'),
 ).action(async (flags: Record<string, unknown>) => {
-  const { config, problems } = await resolveConfig(flags);
-  const checks = await runDoctor({ config, problems });
+  const { config, problems, issues } = await resolveConfig(flags);
+  const checks = await runDoctor({ config, problems, issues });
   for (const c of checks) {
     process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(24)} ${c.detail}\n`);
     if (!c.ok && c.fix) process.stdout.write(`     ${''.padEnd(24)} fix: ${c.fix}\n`);

@@ -1,5 +1,6 @@
 import type http from 'node:http';
-import { loadConfig, type Config } from '../config/load.js';
+import { loadConfig, type Config, type ConfigIssue } from '../config/load.js';
+import { peekOption } from '../config/settings.js';
 import { createLogger } from '../audit/logger.js';
 import { RunningProxy } from '../app.js';
 import { DeferredObserver } from '../admin/deferred-observer.js';
@@ -9,8 +10,9 @@ import { prepareEmbedded, embeddedBanner, type EmbeddedSetup } from './embedded.
 export async function resolveConfig(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
-): Promise<{ config?: Readonly<Config>; problems: string[]; embedded?: EmbeddedSetup }> {
-  const embeddedOn = flags.embedded === true || /^(1|true|yes|on)$/i.test(env.PXD_AUTH_EMBEDDED ?? '');
+): Promise<{ config?: Readonly<Config>; problems: string[]; issues: ConfigIssue[]; embedded?: EmbeddedSetup }> {
+  // Read as the loader reads it (the same words for true), before the loader: it supplies the defaults.
+  const embeddedOn = peekOption('embedded', { flags, env })?.value === true;
   const embedded = embeddedOn ? await prepareEmbedded(process.cwd()) : undefined;
   const r = loadConfig({ flags, env, defaults: embedded?.defaults });
   return { ...r, embedded };

@@ -1,15 +1,18 @@
-import { readFileSync } from 'node:fs';
-import { createPublicKey } from 'node:crypto';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { SERVE_OPTIONS, type OptionSpec } from './options.js';
-import { yamlSchema, zodProblems, type YamlConfig, type IssuerYaml } from './schema.js';
-import type { IssuerConfig, UsernameClaim, VerifierOptions } from '../tokens/types.js';
+import type { z } from 'zod';
+import type { VerifierOptions } from '../tokens/types.js';
 import type { PolicyConfig, Operation } from '../policy/types.js';
 import { PXD_DEFAULT_ROLES } from '../policy/decide.js';
-import { PXD_REQUIRED_CLAIMS } from '../tokens/verify.js';
-import { DCOS_BASE_PATH_ENV, dcosConfigFromEnv, type DcosConfig } from '../secrets/dcos/config.js';
+import type { DcosConfig } from '../secrets/dcos/config.js';
 import { resolveSecretPath } from '../volume-name/index.js';
+import { buildDcosConfig } from './dcos.js';
+import { buildIssuers } from './issuers.js';
+import { yamlSchema, zodProblems } from './schema.js';
+import { Issues, deepFreeze, peekOption, readFileText, readSettings, type ConfigIssue } from './settings.js';
+
+export { PXD_DEFAULT_ISSUER } from './options.js';
+export type { ConfigIssue } from './settings.js';
 
 /** The validated, frozen configuration of a running proxy. Holds key material: never log it whole. */
 export interface Config {
@@ -48,327 +51,149 @@ export interface LoadResult {
   config?: Readonly<Config>;
   /** Every problem found, together; empty when config is set. */
   problems: string[];
+  /** The same problems, each with the option it is about when it is about one (doctor's fixes). */
+  issues: ConfigIssue[];
 }
 
-/** osd's default for -jwt_issuer (pxd's plugin server). */
-export const PXD_DEFAULT_ISSUER = 'openstorage.io';
-
-const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'];
-
-function readEnv(spec: OptionSpec, env: NodeJS.ProcessEnv): string | undefined {
-  for (const name of spec.env) {
-    const v = env[name];
-    if (v !== undefined && v !== '') return v;
-  }
-  return undefined;
-}
-
-function coerce(spec: OptionSpec, raw: unknown, origin: string, problems: string[]): unknown {
-  if (raw === undefined) return undefined;
-  const shown = spec.sensitive ? '(value hidden)' : JSON.stringify(raw);
-  switch (spec.kind) {
-    case 'string':
-      if (typeof raw === 'number') return String(raw);
-      if (typeof raw !== 'string') {
-        problems.push(`${origin}: expected text, got ${shown}`);
-        return undefined;
-      }
-      return raw;
-    case 'int': {
-      const n = typeof raw === 'number' ? raw : /^-?\d+$/.test(String(raw).trim()) ? Number(String(raw).trim()) : NaN;
-      if (!Number.isSafeInteger(n) || n < 0) {
-        problems.push(`${origin}: expected a whole number ≥ 0, got ${shown}`);
-        return undefined;
-      }
-      return n;
-    }
-    case 'bool': {
-      if (typeof raw === 'boolean') return raw;
-      const s = String(raw).trim().toLowerCase();
-      if (['1', 'true', 'yes', 'on'].includes(s)) return true;
-      if (['0', 'false', 'no', 'off', ''].includes(s)) return false;
-      problems.push(`${origin}: expected true or false, got ${shown}`);
-      return undefined;
-    }
-    case 'list':
-      if (Array.isArray(raw)) return raw.map(String);
-      return String(raw)
-        .split(',')
-        .map((s) => s.trim())
-        .filter(Boolean);
-  }
-}
-
-function flagName(spec: OptionSpec): string {
-  return spec.flag.split(' ')[0]!;
-}
-
-function readText(file: string, what: string, problems: string[]): string | undefined {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (e) {
-    problems.push(`${what}: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
-    return undefined;
-  }
-}
-
-function readPublicKey(file: string, want: 'rsa' | 'ec', what: string, problems: string[]): string | undefined {
-  const pem = readText(file, what, problems);
-  if (pem === undefined) return undefined;
-  try {
-    const key = createPublicKey(pem);
-    if (key.asymmetricKeyType !== want) {
-      problems.push(`${what}: ${file} holds an ${key.asymmetricKeyType ?? 'unknown'} key, expected an ${want === 'rsa' ? 'RSA' : 'ECDSA'} public key`);
-      return undefined;
-    }
-    return pem;
-  } catch {
-    problems.push(`${what}: ${file} is not a PEM public key`);
-    return undefined;
-  }
+/** The YAML file: option values by YAML key, and the sections that are not options. */
+interface ConfigFile {
+  name: string;
+  values: Map<string, unknown>;
+  sections: Pick<z.output<typeof yamlSchema>, 'issuers' | 'policy' | 'volumeSecrets'>;
 }
 
 /**
- * Merge flags > environment > YAML file > defaults, then validate everything at once. Returns every
- * problem together (the operator fixes them in one go), or a frozen Config.
+ * Merge flags > environment > YAML file > defaults, check everything with the one schema, then what
+ * depends on several options or on files (backend, issuers and their keys, the DC/OS login, policy).
+ * Returns every problem together, each naming where its value came from, or a deeply frozen Config.
  */
 export function loadConfig(input: LoadInput): LoadResult {
-  const problems: string[] = [];
+  const issues = new Issues();
   const cwd = input.cwd ?? process.cwd();
   const abs = (p: string) => path.resolve(cwd, p);
 
-  // 1. Find and read the YAML file (its own location may come from a flag or the environment).
-  const configSpec = SERVE_OPTIONS.find((o) => o.key === 'config')!;
-  const configFile = (input.flags.config as string | undefined) ?? readEnv(configSpec, input.env);
-  let yaml: YamlConfig = {};
-  if (configFile) {
-    const text = readText(configFile, '--config', problems);
-    if (text !== undefined) {
-      try {
-        const doc = parseYaml(text) ?? {};
-        const parsed = yamlSchema.safeParse(doc);
-        if (parsed.success) yaml = parsed.data;
-        else problems.push(...zodProblems(`${configFile}: `, parsed.error));
-      } catch (e) {
-        problems.push(`${configFile}: not valid YAML (${(e as Error).message.split('\n')[0]})`);
-      }
-    }
-  }
+  // 1. The YAML file (its own location comes from a flag or the environment).
+  const configOption = peekOption('config', input);
+  const file = configOption && readConfigFile(configOption.value!, configOption.from, abs, issues);
 
-  // Portworx's name of the base path counts in the dcos: section too, below the environment as there.
-  const yamlValues: Record<string, unknown> = { ...yaml };
-  const yamlKey: Record<string, string> = {};
-  const dcosBasePath = yaml.dcos?.[DCOS_BASE_PATH_ENV];
-  if (dcosBasePath !== undefined) {
-    const bare = (v: string) => v.replace(/^\/+|\/+$/g, '');
-    if (yaml.secretsBasePath !== undefined && bare(yaml.secretsBasePath) !== bare(String(dcosBasePath))) {
-      problems.push(`${configFile}: secretsBasePath and dcos.${DCOS_BASE_PATH_ENV} differ: give the base path once`);
-    } else {
-      yamlValues.secretsBasePath = dcosBasePath;
-      yamlKey.secretsBasePath = `dcos.${DCOS_BASE_PATH_ENV}`;
-    }
-  }
-
-  // 2. Merge each option by precedence.
-  const raw: Record<string, unknown> = {};
-  /** Where each value came from, for problems found after the merge. */
-  const origin: Record<string, string> = {};
-  for (const spec of SERVE_OPTIONS) {
-    if (spec.key === 'config') continue;
-    const fromFlag = input.flags[spec.key];
-    const fromEnv = readEnv(spec, input.env);
-    const fromYaml = yamlValues[spec.key];
-    const fromDefault = input.defaults?.[spec.key];
-    let from: string | undefined;
-    let given: unknown;
-    if (fromFlag !== undefined) [from, given] = [flagName(spec), fromFlag];
-    else if (fromEnv !== undefined) [from, given] = [spec.env.find((n) => input.env[n])!, fromEnv];
-    else if (fromYaml !== undefined) [from, given] = [`${configFile}: ${yamlKey[spec.key] ?? spec.key}`, fromYaml];
-    else if (fromDefault !== undefined) [from, given] = [`default ${spec.key}`, fromDefault];
-    if (from === undefined) continue;
-    const value = coerce(spec, given, from, problems);
-    if (value !== undefined) {
-      raw[spec.key] = value;
-      origin[spec.key] = from;
-    }
-  }
+  // 2. Every option, by precedence, checked by the schema.
+  const s = readSettings({ ...input, file }, issues);
+  const v = s.values;
 
   // 3. Socket, backend, mounts root.
-  const socket = abs((raw.socket as string | undefined) ?? '/run/docker/plugins/pxd-auth.sock');
-  const backendUrl = (raw.backend as string | undefined) ?? 'unix:///run/docker/plugins/pxd.sock';
+  const socket = abs(v.socket);
   let backend: Config['backend'] | undefined;
-  if (backendUrl.startsWith('unix://')) {
-    const p = backendUrl.slice('unix://'.length);
-    if (!p.startsWith('/')) problems.push(`--backend: ${backendUrl} must be unix:///absolute/path.sock`);
-    else backend = { kind: 'unix', socketPath: p };
-  } else if (backendUrl.startsWith('local:')) {
-    const d = backendUrl.slice('local:'.length);
-    if (!d) problems.push('--backend: local:<dir> needs a folder');
-    else backend = { kind: 'local', dir: abs(d) };
-  } else {
-    problems.push(`--backend: ${JSON.stringify(backendUrl)} is neither unix:///path.sock nor local:<dir>`);
+  if (!s.refused('backend')) {
+    backend = v.backend.startsWith('unix://')
+      ? { kind: 'unix', socketPath: v.backend.slice('unix://'.length) }
+      : { kind: 'local', dir: abs(v.backend.slice('local:'.length)) };
+    if (backend.kind === 'unix' && backend.socketPath === socket) {
+      issues.add(s.from('backend'), `the backend socket is the proxy's own socket (${socket})`, 'backend');
+    }
   }
-  if (backend?.kind === 'unix' && backend.socketPath === socket) {
-    problems.push(`--backend: the backend socket is the proxy's own socket (${socket})`);
-  }
-  const mountsRootRaw =
-    (raw.mountsRoot as string | undefined) ?? (backend?.kind === 'local' ? path.join(backend.dir, 'mounts') : '/var/lib/osd/mounts');
-  const mountsRoot = path.posix.normalize(abs(mountsRootRaw)).replace(/\/+$/, '');
-  if (mountsRoot === '' || mountsRoot === '/') problems.push('--mounts-root: must be a folder below /, not / itself');
-
-  const backendTimeoutSec = (raw.backendTimeout as number | undefined) ?? 90;
-  if (backendTimeoutSec < 1 || backendTimeoutSec > 110) problems.push('--backend-timeout: must be between 1 and 110 seconds (Docker gives up after 120)');
-
-  let scope: Config['scope'];
-  if (raw.scope !== undefined) {
-    if (raw.scope === 'global' || raw.scope === 'local') scope = raw.scope;
-    else problems.push(`--scope: must be global or local, got ${JSON.stringify(raw.scope)}`);
-  }
+  const mountsRootGiven = s.level('mountsRoot') !== undefined ? v.mountsRoot : backend?.kind === 'local' ? path.join(backend.dir, 'mounts') : v.mountsRoot;
+  const mountsRoot = path.posix.normalize(abs(mountsRootGiven)).replace(/\/+$/, '');
+  if (mountsRoot === '' || mountsRoot === '/') issues.add(s.from('mountsRoot'), 'must be a folder below /, not / itself', 'mountsRoot');
 
   // 4. Secret store.
-  const secretsUrl = (raw.secrets as string | undefined) ?? 'dcos';
   let secrets: Config['secrets'] | undefined;
-  if (secretsUrl === 'dcos') {
-    const yamlDcos = Object.fromEntries(Object.entries(yaml.dcos ?? {}).map(([k, v]) => [k, String(v)]));
-    // YAML's dcos section sits below the real environment.
-    const r = dcosConfigFromEnv({ ...yamlDcos, ...input.env }, pickDcosFlags(input.flags));
-    problems.push(...r.problems.map((p) => `DC/OS: ${p}`));
-    if (r.config) secrets = { kind: 'dcos', dcos: r.config };
-  } else if (secretsUrl.startsWith('file:') && secretsUrl.length > 'file:'.length) {
-    secrets = { kind: 'file', dir: abs(secretsUrl.slice('file:'.length)) };
-  } else {
-    problems.push(`--secrets: ${JSON.stringify(secretsUrl)} is neither dcos nor file:<dir>`);
-  }
-  const secretsBasePath = normalizeBasePath(raw.secretsBasePath as string | undefined, origin.secretsBasePath ?? '--secrets-base-path', problems);
+  if (s.refused('secrets')) secrets = undefined;
+  else if (v.secrets === 'dcos') {
+    const dcos = buildDcosConfig(s, issues);
+    if (dcos) secrets = { kind: 'dcos', dcos };
+  } else secrets = { kind: 'file', dir: abs(v.secrets.slice('file:'.length)) };
+  const secretsBasePath = v.secretsBasePath;
 
   // 5. Issuers: the one from flags/env first, then the YAML list.
-  const usernameClaim = (raw.usernameClaim as string | undefined) ?? 'sub';
-  if (!['sub', 'email', 'name'].includes(usernameClaim)) problems.push(`--username-claim: must be sub, email or name, got ${JSON.stringify(usernameClaim)}`);
-  const issuers: IssuerConfig[] = [];
-  // As osd (pxd's plugin server): keys given without --jwt-issuer belong to the issuer openstorage.io.
-  const flagKeys = Boolean(raw.jwtSharedSecret || raw.jwtSharedSecretFile || raw.jwtRsaPubkeyFile || raw.jwtEcdsPubkeyFile);
-  const flagIssuer: IssuerYaml | undefined =
-    raw.jwtIssuer || flagKeys
-    ? {
-        name: (raw.jwtIssuer as string | undefined) ?? PXD_DEFAULT_ISSUER,
-        sharedSecret: raw.jwtSharedSecret as string | undefined,
-        sharedSecretFile: raw.jwtSharedSecretFile as string | undefined,
-        rsaPublicKeyFile: raw.jwtRsaPubkeyFile as string | undefined,
-        ecdsaPublicKeyFile: raw.jwtEcdsPubkeyFile as string | undefined,
-      }
-    : undefined;
-  const issuerInputs = [...(flagIssuer ? [flagIssuer] : []), ...(yaml.issuers ?? []).filter((i) => i.name !== flagIssuer?.name)];
-  for (const [idx, i] of issuerInputs.entries()) {
-    const where = i === flagIssuer ? `issuer ${i.name} (flags)` : `issuers[${idx - (flagIssuer ? 1 : 0)}] (${i.name})`;
-    const cfg: IssuerConfig = { name: i.name };
-    if (i.usernameClaim) cfg.usernameClaim = i.usernameClaim as UsernameClaim;
-    if (i.sharedSecret && i.sharedSecretFile) problems.push(`${where}: give the shared secret or its file, not both`);
-    const secret = i.sharedSecretFile ? readText(abs(i.sharedSecretFile), `${where} shared secret file`, problems)?.trim() : i.sharedSecret;
-    if (secret !== undefined) {
-      if (secret.length < 16) problems.push(`${where}: the shared secret is shorter than 16 characters`);
-      cfg.sharedSecret = secret;
-    }
-    if (i.rsaPublicKeyFile) cfg.rsaPublicKeyPem = readPublicKey(abs(i.rsaPublicKeyFile), 'rsa', `${where} RSA public key`, problems);
-    if (i.ecdsaPublicKeyFile) cfg.ecdsaPublicKeyPem = readPublicKey(abs(i.ecdsaPublicKeyFile), 'ec', `${where} ECDSA public key`, problems);
-    if (i.jwksUrl) cfg.jwksUrl = i.jwksUrl;
-    if (i.oidc) {
-      cfg.oidcDiscovery = true;
-      if (!/^https?:\/\//.test(i.name)) problems.push(`${where}: oidc: true needs the issuer name to be its URL (https://...)`);
-    }
-    if (!i.sharedSecret && !i.sharedSecretFile && !i.rsaPublicKeyFile && !i.ecdsaPublicKeyFile && !i.jwksUrl && !i.oidc) {
-      problems.push(`${where}: no key configured (shared secret, RSA or ECDSA public key file)`);
-    }
-    issuers.push(cfg);
-  }
-  if (issuerInputs.length === 0) {
-    problems.push('no trusted issuer: set --jwt-issuer with a key (--jwt-shared-secret / PORTWORX_AUTH_JWT_SHAREDSECRET, --jwt-rsa-pubkey-file, --jwt-ecds-pubkey-file) or list issuers in the YAML file');
-  }
-  const tokenCacheSize = (raw.tokenCacheSize as number | undefined) ?? 10_000;
+  const issuers = buildIssuers(s, file?.sections.issuers && { name: file.name, issuers: file.sections.issuers }, abs, issues);
   const verifier: VerifierOptions = {
     issuers,
-    requiredClaims: (raw.requiredClaims as string[] | undefined) ?? [...PXD_REQUIRED_CLAIMS],
-    usernameClaim: usernameClaim as UsernameClaim,
-    clockToleranceSec: (raw.clockTolerance as number | undefined) ?? 0,
+    requiredClaims: v.requiredClaims,
+    usernameClaim: v.usernameClaim,
+    clockToleranceSec: v.clockTolerance,
     maxTokenLength: 16_384,
-    cacheSize: tokenCacheSize,
+    cacheSize: v.tokenCacheSize,
   };
 
-  // 6. Policy.
-  const roles: Record<string, Operation[]> = { ...PXD_DEFAULT_ROLES, ...(yaml.policy?.roles ?? {}) };
+  // 6. Policy and the volumes' own secrets, read under the base path.
+  const inFile = (key: string) => `${file?.name}: ${key}`;
+  const policyYaml = file?.sections.policy;
+  const roles: Record<string, Operation[]> = { ...PXD_DEFAULT_ROLES, ...(policyYaml?.roles ?? {}) };
   const bindings: PolicyConfig['bindings'] = [];
-  for (const [i, b] of (yaml.policy?.bindings ?? []).entries()) {
+  for (const [i, b] of (policyYaml?.bindings ?? []).entries()) {
     const prefix = bindingPrefix(b.secretPrefix, secretsBasePath);
     if (typeof prefix === 'string') bindings.push({ ...b, secretPrefix: prefix });
-    else problems.push(`policy.bindings[${i}].secretPrefix: ${prefix.problem}`);
+    else issues.add(inFile(`policy.bindings[${i}].secretPrefix`), prefix.problem);
   }
-  const policy: PolicyConfig = { roles, bindings, strict: yaml.policy?.strict ?? false };
+  const policy: PolicyConfig = { roles, bindings, strict: policyYaml?.strict ?? false };
   const volumeSecrets: Config['volumeSecrets'] = [];
-  for (const [i, v] of (yaml.volumeSecrets ?? []).entries()) {
+  for (const [i, vs] of (file?.sections.volumeSecrets ?? []).entries()) {
     try {
-      volumeSecrets.push({ volumes: v.volumes, secretPath: resolveSecretPath({ path: v.tokenSecret, basePath: secretsBasePath }) });
+      volumeSecrets.push({ volumes: vs.volumes, secretPath: resolveSecretPath({ path: vs.tokenSecret, basePath: secretsBasePath }) });
     } catch (e) {
-      problems.push(`volumeSecrets[${i}].tokenSecret: ${(e as Error).message}`);
+      issues.add(inFile(`volumeSecrets[${i}].tokenSecret`), (e as Error).message);
     }
   }
 
-  const logLevel = (raw.logLevel as string | undefined) ?? 'info';
-  if (!LOG_LEVELS.includes(logLevel)) problems.push(`--log-level: must be one of ${LOG_LEVELS.join(', ')}`);
-  const adminListen = raw.adminListen as string | undefined;
-  if (adminListen !== undefined && !/^unix:.+/.test(adminListen) && !/^[^:]*:\d{1,5}$/.test(adminListen)) {
-    problems.push(`--admin-listen: ${JSON.stringify(adminListen)} is neither host:port nor unix:<path>`);
+  if (issues.list.length > 0 || !backend || !secrets) {
+    const list = issues.list.length ? issues.list : [{ text: 'invalid configuration' }];
+    return { problems: list.map((i) => i.text), issues: list };
   }
-
-  if (problems.length > 0 || !backend || !secrets) return { problems: problems.length ? problems : ['invalid configuration'] };
 
   const config: Config = {
     socket,
-    socketGroup: raw.socketGroup as string | undefined,
-    backendUrl,
+    socketGroup: v.socketGroup,
+    backendUrl: v.backend,
     backend,
     mountsRoot,
-    backendTimeoutMs: backendTimeoutSec * 1000,
-    scope,
-    secretsUrl,
+    backendTimeoutMs: v.backendTimeout * 1000,
+    scope: v.scope,
+    secretsUrl: v.secrets,
     secrets,
     secretsBasePath,
-    stateDir: abs((raw.stateDir as string | undefined) ?? '/var/lib/pxd-auth-proxy'),
+    stateDir: abs(v.stateDir),
     verifier,
     policy,
     volumeSecrets,
-    logLevel,
-    logPretty: (raw.logPretty as boolean | undefined) ?? false,
-    adminListen,
-    embedded: (raw.embedded as boolean | undefined) ?? false,
-    configFile,
+    logLevel: v.logLevel,
+    logPretty: v.logPretty,
+    adminListen: v.adminListen,
+    embedded: v.embedded,
+    configFile: configOption?.value,
   };
-  return { config: deepFreeze(config), problems: [] };
+  return { config: deepFreeze(config), problems: [], issues: [] };
 }
 
-function normalizeBasePath(p: string | undefined, from: string, problems: string[]): string | undefined {
-  if (p === undefined) return undefined;
-  const trimmed = p.replace(/^\/+|\/+$/g, '');
-  if (trimmed === '') return undefined;
-  const segs = trimmed.split('/');
-  if (segs.some((s) => s === '' || s === '.' || s === '..' || !/^[A-Za-z0-9_.-]+$/.test(s))) {
-    problems.push(`${from}: ${JSON.stringify(p)} is not a clean secret path (letters, digits, _ . - and single /)`);
+/** Read and parse the YAML file; its structure is checked here, its option values with the others. */
+function readConfigFile(name: string, from: string, abs: (p: string) => string, issues: Issues): ConfigFile | undefined {
+  const text = readFileText(abs(name), from, issues, 'config');
+  if (text === undefined) return undefined;
+  let doc: unknown;
+  try {
+    doc = parseYaml(text) ?? {};
+  } catch (e) {
+    issues.add(name, `not valid YAML (${(e as Error).message.split('\n')[0]})`, 'config');
     return undefined;
   }
-  return trimmed;
-}
-
-/** Flags that belong to the DC/OS store, passed on by their camelCase names. */
-function pickDcosFlags(flags: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(flags)) if (k.startsWith('dcos') || k.startsWith('secret')) out[k] = v;
-  return out;
-}
-
-function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
-    Object.freeze(o);
-    for (const v of Object.values(o as Record<string, unknown>)) deepFreeze(v);
+  const parsed = yamlSchema.safeParse(doc);
+  if (!parsed.success) for (const p of zodProblems(`${name}: `, parsed.error)) issues.note(p);
+  const raw = isPlainObject(doc) ? doc : {};
+  const values = new Map<string, unknown>();
+  for (const [k, val] of Object.entries(raw)) if (k !== 'dcos') values.set(k, val);
+  // The dcos: section's settings are read as the environment is, under `dcos.<NAME>`.
+  for (const [k, val] of Object.entries(isPlainObject(raw.dcos) ? raw.dcos : {})) {
+    if (['string', 'number', 'boolean'].includes(typeof val)) values.set(`dcos.${k}`, val);
   }
-  return o;
+  // A section with a problem is left out (its problem is reported); the others still count.
+  const section = <K extends keyof ConfigFile['sections']>(key: K): ConfigFile['sections'][K] => {
+    const r = yamlSchema.shape[key].safeParse(raw[key]);
+    return r.success ? (r.data as ConfigFile['sections'][K]) : undefined;
+  };
+  return { name, values, sections: { issuers: section('issuers'), policy: section('policy'), volumeSecrets: section('volumeSecrets') } };
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
 /**

@@ -1,17 +1,13 @@
-import { SERVE_OPTIONS } from './options.js';
-import { DCOS_OPTIONS } from '../secrets/dcos/config.js';
+import { OPTIONS } from './options.js';
 
 /** The configuration reference as a Markdown table (README and docs embed it; a test keeps them equal). */
 export function configReferenceMarkdown(): string {
   const esc = (s: string) => s.replace(/\|/g, '\\|');
+  const code = (names: readonly string[]) => (names.length ? names.map((n) => `\`${n}\``).join(', ') : '—');
   const rows = [
-    '| flag | environment | default | meaning |',
-    '|---|---|---|---|',
-    ...SERVE_OPTIONS.map((o) => `| \`${o.flag}\` | ${o.env.map((e) => `\`${e}\``).join(', ')} | ${esc(o.defaultText)} | ${esc(o.description)} |`),
-    ...DCOS_OPTIONS.map(
-      (o) =>
-        `| ${o.flag ? `\`${o.flag}${o.arg ? ` ${o.arg}` : ''}\`` : '—'} | ${o.env ? `\`${o.env}\`` : '—'} | ${o.default ?? '(none)'} | ${esc(o.description)} |`,
-    ),
+    '| flag | environment | YAML key | default | meaning |',
+    '|---|---|---|---|---|',
+    ...OPTIONS.map((o) => `| ${code(o.flag ? [o.flag] : [])} | ${code(o.env)} | ${code(o.yaml)} | ${esc(o.defaultText)} | ${esc(o.description)} |`),
   ];
   return rows.join('\n');
 }

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { DCOS_YAML_KEYS } from '../secrets/dcos/config.js';
+import { DCOS_YAML_KEYS, OPTIONS, OPTION_SHAPE } from './options.js';
+
+/**
+ * The one schema of every option, built from the option table: each value's check and its default.
+ * `optionsSchema.parse({})` is the configuration nobody changed.
+ */
+export const optionsSchema = z.object(OPTION_SHAPE);
+export type OptionValues = z.output<typeof optionsSchema>;
 
 /** Shape of the YAML file. Unknown keys are errors: a typo must not silently turn a check off. */
 const operation = z.enum(['create', 'remove', 'mount']);
@@ -53,30 +60,13 @@ export const dcosSectionSchema = z
     }
   });
 
+/** Top-level keys that are options: their values are checked by optionsSchema, naming the file and key. */
+const anyValue = z.unknown().optional();
+const optionKeys = Object.fromEntries(OPTIONS.flatMap((o) => o.yaml.filter((k) => !k.includes('.'))).map((k) => [k, anyValue]));
+
 export const yamlSchema = z
   .object({
-    socket: z.string().optional(),
-    socketGroup: z.union([z.string(), z.number().int()]).optional(),
-    backend: z.string().optional(),
-    mountsRoot: z.string().optional(),
-    backendTimeout: z.number().int().optional(),
-    scope: z.string().optional(),
-    secrets: z.string().optional(),
-    secretsBasePath: z.string().optional(),
-    stateDir: z.string().optional(),
-    jwtIssuer: z.string().optional(),
-    jwtSharedSecret: z.string().optional(),
-    jwtSharedSecretFile: z.string().optional(),
-    jwtRsaPubkeyFile: z.string().optional(),
-    jwtEcdsPubkeyFile: z.string().optional(),
-    usernameClaim: z.string().optional(),
-    clockTolerance: z.number().int().optional(),
-    requiredClaims: z.array(z.string()).optional(),
-    tokenCacheSize: z.number().int().optional(),
-    logLevel: z.string().optional(),
-    logPretty: z.boolean().optional(),
-    adminListen: z.string().optional(),
-    embedded: z.boolean().optional(),
+    ...optionKeys,
     issuers: z.array(issuerSchema).optional(),
     policy: policySchema.optional(),
     volumeSecrets: z.array(volumeSecretSchema).optional(),

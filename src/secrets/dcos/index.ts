@@ -1,30 +1,26 @@
-/** The DC/OS Secret Store: configuration, the store, and the pieces tests and `doctor` use. */
+/** The DC/OS Secret Store: its configuration's shape, the store, and the pieces tests and `doctor` use (loading: src/config/dcos.ts). */
 import type { DcosConfig } from './config.js';
 import type { DcosLogger } from './log.js';
 import { DcosSecretStore, type DcosSecretStoreOptions } from './store.js';
 
 export {
-  DCOS_OPTIONS,
+  DCOS_DEFAULTS,
   DEFAULT_DCOS_URL,
   DcosConfigSchema,
   SecretText,
-  dcosConfigFromEnv,
   describeDcosConfig,
   makeDcosConfig,
   sameDcosConfig,
   type DcosConfig,
   type DcosConfigInput,
-  type DcosConfigResult,
-  type DcosFlags,
   type DcosLogin,
-  type DcosOption,
 } from './config.js';
 export { DcosClient, secretUrlPath, type DcosClientOptions, type LoginBody, type SecretReply } from './client.js';
 export { DcosAuth, makeLoginBody, renewalDelayMs, type DcosAuthOptions, type DcosAuthStatus } from './login.js';
 export { formatDuration, silentLogger, type DcosLogger } from './log.js';
 export { DcosSecretStore, type DcosSecretStoreOptions } from './store.js';
 
-/** The store the CLI builds for `--secrets dcos` (config from dcosConfigFromEnv, logger: pino or a child of it). */
+/** The store the CLI builds for `--secrets dcos` (config from loadConfig or dcosConfigFromEnv, logger: pino or a child of it). */
 export function createDcosSecretStore(
   config: DcosConfig,
   logger?: DcosLogger,

@@ -1,7 +1,8 @@
 /** Shared set-up for the DC/OS integration tests: PKI, keys and files made once per test file. */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dcosConfigFromEnv, type DcosConfig, type DcosFlags, type DcosLogger } from '../../../src/secrets/dcos/index.js';
+import { type DcosConfig, type DcosLogger } from '../../../src/secrets/dcos/index.js';
+import { dcosConfigFromEnv, type DcosFlags } from '../../../src/config/dcos.js';
 import { makeRsaKeyPair, makeTestPki, type RsaKeyPair, type TestPki } from '../../doubles/dcos/pki.js';
 
 export interface Fixture {

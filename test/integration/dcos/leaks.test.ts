@@ -5,7 +5,8 @@
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isProxyError } from '../../../src/errors.js';
-import { createDcosSecretStore, dcosConfigFromEnv, type DcosSecretStore } from '../../../src/secrets/dcos/index.js';
+import { createDcosSecretStore, type DcosSecretStore } from '../../../src/secrets/dcos/index.js';
+import { dcosConfigFromEnv } from '../../../src/config/dcos.js';
 import { startDcosDouble, type DcosDouble } from '../../doubles/dcos/server.js';
 import { captureLogger, configFrom, fakeJwt, makeFixture, PASSWORD, SA, USER, type Fixture } from './helpers.js';
 

@@ -4,7 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DCOS_OPTIONS, dcosConfigFromEnv, makeDcosConfig, sameDcosConfig, SecretText } from '../../../src/secrets/dcos/config.js';
+import { makeDcosConfig, sameDcosConfig, SecretText } from '../../../src/secrets/dcos/config.js';
+import { dcosConfigFromEnv } from '../../../src/config/dcos.js';
+import { DCOS_OPTIONS } from '../../../src/config/options.js';
 import { makeRsaKeyPair, makeTestPki, type RsaKeyPair, type TestPki } from '../../doubles/dcos/pki.js';
 
 const PASSWORD = 'config-test-password-9f2';

@@ -8,7 +8,7 @@ import { parse as parseYaml } from 'yaml';
 import { loadConfig } from '../../../src/config/load.js';
 import { SERVE_OPTIONS } from '../../../src/config/options.js';
 import { bindingSchema, issuerSchema, policySchema, yamlSchema } from '../../../src/config/schema.js';
-import { DCOS_OPTIONS } from '../../../src/secrets/dcos/config.js';
+import { DCOS_OPTIONS } from '../../../src/config/options.js';
 import { SHARED_SECRET, credentialJson, readRepo, repoPath, rsaPrivateKeyPem, tempDir, writeCaCert, writeFile } from './files.js';
 
 const YAML_FILE = 'plugin/pxd-auth-proxy.yaml';
