@@ -2,6 +2,7 @@ import path from 'node:path';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
+import { flagName, option, type OptionKey } from './config/options.js';
 import { TokenVerifier } from './tokens/verify.js';
 import { BackendClient } from './backend/client.js';
 import { LocalDriver } from './backend/local/driver.js';
@@ -48,12 +49,12 @@ interface Generation {
 }
 
 /** Settings that a reload cannot change: the process would have to give up its socket or state. */
-const RESTART_ONLY: Array<[keyof Config, string]> = [
-  ['socket', '--socket'],
-  ['socketGroup', '--socket-group'],
-  ['stateDir', '--state-dir'],
-  ['backendUrl', '--backend'],
-  ['adminListen', '--admin-listen'],
+const RESTART_ONLY: Array<[keyof Config, OptionKey]> = [
+  ['socket', 'socket'],
+  ['socketGroup', 'socketGroup'],
+  ['stateDir', 'stateDir'],
+  ['backendUrl', 'backend'],
+  ['adminListen', 'adminListen'],
 ];
 
 /** Everything a running proxy is made of, so it can be inspected (admin, doctor), reloaded and stopped. */
@@ -165,8 +166,9 @@ export class RunningProxy {
    */
   reload(config: Readonly<Config>): string[] {
     const problems: string[] = [];
-    for (const [key, flag] of RESTART_ONLY) {
-      if (JSON.stringify(config[key]) !== JSON.stringify(this.gen.config[key])) problems.push(`${flag} cannot change while running: restart the proxy for it`);
+    for (const [key, optionKey] of RESTART_ONLY) {
+      if (JSON.stringify(config[key]) === JSON.stringify(this.gen.config[key])) continue;
+      problems.push(`${flagName(option(optionKey)) ?? optionKey} cannot change while running: restart the proxy for it`);
     }
     if (problems.length) return problems;
     let next: Generation;
