@@ -17,7 +17,15 @@ const load = await startLoad();
 const results: Record<string, number[]> = { A: [], B: [] };
 try {
   for (let round = 0; round < Number(rounds); round++) {
-    for (const [label, bin] of (round % 2 ? [['B', binB], ['A', binA]] : [['A', binA], ['B', binB]]) as Array<[string, string]>) {
+    for (const [label, bin] of (round % 2
+      ? [
+          ['B', binB],
+          ['A', binA],
+        ]
+      : [
+          ['A', binA],
+          ['B', binB],
+        ]) as Array<[string, string]>) {
       const socket = path.join(world.dir, `${label}${round}.sock`);
       const proxy = await startProxy(world, socket, { bin });
       try {
@@ -26,7 +34,9 @@ try {
         const r = await load.run({ socketPath: socket, requests: [MOUNT], connections: Number(conns), durationSec: Number(secs) });
         const cpu = (cpuMicros(proxy.pid) - c0) / r.requests;
         results[label]!.push(cpu);
-        process.stdout.write(`${label}: ${r.requestsPerSecond}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${cpu.toFixed(1)} µs CPU/request\n`);
+        process.stdout.write(
+          `${label}: ${r.requestsPerSecond}/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, ${cpu.toFixed(1)} µs CPU/request\n`,
+        );
       } finally {
         await proxy.stop();
       }

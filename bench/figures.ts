@@ -16,7 +16,6 @@ export const SECURITY_MD = path.join(ROOT, 'docs', 'security.md');
 const START = '<!-- figures:start -->';
 const END = '<!-- figures:end -->';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 type Figures = Record<string, any>;
 
 const n = (x: unknown): string => (typeof x === 'number' ? x.toLocaleString('en-US') : '—');
@@ -42,7 +41,7 @@ export function renderFigures(f: Figures): string {
   const z = f.fuzz;
   const faults = f.faults;
   out.push(
-    'Generated from the suites\' own output by `npm run bench:hardening`: it runs the hardening suites with',
+    "Generated from the suites' own output by `npm run bench:hardening`: it runs the hardening suites with",
     '`PXA_RECORD_FIGURES=1` (they write `test/hardening/figures.json`), adds the 50,000-request soak, and',
     'renders this section (`bench/figures.ts`). Speed and memory: `npm run bench` (bench/README.md).',
     '',
@@ -63,13 +62,25 @@ export function renderFigures(f: Figures): string {
         `${n(z.forwardsWithValidatedToken)} with a validated name and token; ${n(z.readsOutsideBase)} of ${n(z.secretReads)} secret reads outside the base path |`,
     );
   }
-  if (faults) out.push(`| faults (faults.test.ts) | **${n(faults.faultsSurvived)} of ${n(faults.faultsTried)} survived**: right answer to Docker, right log line, recovery without a restart |`);
+  if (faults)
+    out.push(
+      `| faults (faults.test.ts) | **${n(faults.faultsSurvived)} of ${n(faults.faultsTried)} survived**: right answer to Docker, right log line, recovery without a restart |`,
+    );
   out.push(soakRow('soak in the test suite (soak.test.ts)', f.soak));
   out.push(soakRow('soak (npm run bench:hardening)', f.benchSoak));
   if (faults?.faults?.length) {
-    out.push('', 'Faults, with the answer Docker got and the log line that says what happened:', '', '| fault | answer to Docker | log line |', '|---|---|---|');
+    out.push(
+      '',
+      'Faults, with the answer Docker got and the log line that says what happened:',
+      '',
+      '| fault | answer to Docker | log line |',
+      '|---|---|---|',
+    );
     for (const x of faults.faults) {
-      const answer = String(x.answer).replace(/\/tmp\/[^ )"]+/g, '…').replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:…').replace(/\|/g, '\\|');
+      const answer = String(x.answer)
+        .replace(/\/tmp\/[^ )"]+/g, '…')
+        .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:…')
+        .replace(/\|/g, '\\|');
       const code = /^pxd-auth ([A-Z_]+)/.exec(answer)?.[1];
       out.push(`| ${x.fault} | ${code ? `\`${code}\`` : answer} | ${String(x.logLine).replace(/\|/g, '\\|')} |`);
     }

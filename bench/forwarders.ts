@@ -23,12 +23,20 @@ const MODES: Array<[string, string]> = [
   ['express', 'express 5 + express.json + http-proxy, parse and rewrite'],
 ];
 
-export async function forwarderRows(o: { world: BenchWorld; load: Load; seconds: number; warmSec: number; log: (l: string) => void }): Promise<ForwarderRow[]> {
+export async function forwarderRows(o: {
+  world: BenchWorld;
+  load: Load;
+  seconds: number;
+  warmSec: number;
+  log: (l: string) => void;
+}): Promise<ForwarderRow[]> {
   const rows: ForwarderRow[] = [];
   const r = { path: '/VolumeDriver.Get', body: JSON.stringify({ Name: 'name=benchvol' }) };
   for (const [mode, label] of MODES) {
     const socket = path.join(o.world.dir, `fwd-${mode}.sock`);
-    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'forwarder.ts'), mode, socket, o.world.backendSocket], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'forwarder.ts'), mode, socket, o.world.backendSocket], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       proc.stdout!.once('data', () => resolve());
       proc.once('exit', (code) => reject(new Error(`forwarder ${mode} exited (${code})`)));
@@ -48,7 +56,9 @@ export async function forwarderRows(o: { world: BenchWorld; load: Load; seconds:
         cpuMicrosPerRequest: Math.round(((cpuMicros(proc.pid!) - c0) / res.requests) * 10) / 10,
       };
       rows.push(row);
-      o.log(`forwarders: ${label}: ${row.requestsPerSecond}/s, p50 ${row.latencyMs.p50} ms, p99 ${row.latencyMs.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/request`);
+      o.log(
+        `forwarders: ${label}: ${row.requestsPerSecond}/s, p50 ${row.latencyMs.p50} ms, p99 ${row.latencyMs.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/request`,
+      );
     } finally {
       const exited = new Promise<void>((res) => proc.once('exit', () => res()));
       proc.kill('SIGKILL');

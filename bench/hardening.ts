@@ -22,7 +22,13 @@ if (suites.status !== 0) {
   process.exit(1);
 }
 
-const soak = await runSoak({ requests: Number(process.env.PXA_SOAK_REQUESTS ?? 50_000), connections: 32, tenants: 20, flapMs: 1_000, log: out });
+const soak = await runSoak({
+  requests: Number(process.env.PXA_SOAK_REQUESTS ?? 50_000),
+  connections: 32,
+  tenants: 20,
+  flapMs: 1_000,
+  log: out,
+});
 out(formatSoak(soak));
 writeFigures('benchSoak', soak);
 const bad = soak.wrongAllows + soak.wrongDenies + soak.wrongReasons + soak.leaks;

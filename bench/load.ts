@@ -78,25 +78,28 @@ export async function runLoad(job: LoadJob): Promise<LoadResult> {
   const headers = { accept: 'application/vnd.docker.plugins.v1.2+json', 'content-type': 'application/json' };
   // autocannon checks expectBody only for a single request given at the top level.
   const single = job.expect !== undefined && job.requests.length === 1 ? job.requests[0]! : undefined;
-  const instance = autocannon({
-    url: `http://localhost${single?.path ?? ''}`,
-    socketPath: job.socketPath,
-    connections: job.connections,
-    pipelining: 1,
-    timeout: 30,
-    ...(job.amount ? { amount: job.amount } : { duration: job.durationSec ?? 5 }),
-    ...(single
-      ? { method: 'POST' as const, headers, body: single.body, expectBody: job.expect }
-      : {
-          requests: job.requests.map((r) => ({
-            method: 'POST' as const,
-            path: r.path,
-            headers,
-            body: r.body,
-            ...(onResponse ? { onResponse } : {}),
-          })),
-        }),
-  }, (err, result) => (err ? failed(err as Error) : done(result)));
+  const instance = autocannon(
+    {
+      url: `http://localhost${single?.path ?? ''}`,
+      socketPath: job.socketPath,
+      connections: job.connections,
+      pipelining: 1,
+      timeout: 30,
+      ...(job.amount ? { amount: job.amount } : { duration: job.durationSec ?? 5 }),
+      ...(single
+        ? { method: 'POST' as const, headers, body: single.body, expectBody: job.expect }
+        : {
+            requests: job.requests.map((r) => ({
+              method: 'POST' as const,
+              path: r.path,
+              headers,
+              body: r.body,
+              ...(onResponse ? { onResponse } : {}),
+            })),
+          }),
+    },
+    (err, result) => (err ? failed(err as Error) : done(result)),
+  );
   instance.on('response', (_client: unknown, _status: number, _bytes: number, ms: number) => {
     hist.record(Math.max(1, Math.round(ms * 1000)));
   });
@@ -131,11 +134,13 @@ async function runBurst(job: LoadJob): Promise<LoadResult> {
   const head = `POST ${r.path} HTTP/1.1\r\nHost: plugin\r\nAccept: application/vnd.docker.plugins.v1.2+json\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(r.body)}\r\nConnection: close\r\n\r\n`;
   const wire = Buffer.from(head + r.body);
   const sockets = await Promise.all(
-    Array.from({ length: job.connections }, () =>
-      new Promise<net.Socket>((resolve, reject) => {
-        const s = net.connect(job.socketPath, () => resolve(s));
-        s.once('error', reject);
-      }),
+    Array.from(
+      { length: job.connections },
+      () =>
+        new Promise<net.Socket>((resolve, reject) => {
+          const s = net.connect(job.socketPath, () => resolve(s));
+          s.once('error', reject);
+        }),
     ),
   );
   const times: number[] = [];
@@ -175,7 +180,13 @@ async function runBurst(job: LoadJob): Promise<LoadResult> {
     requests: job.connections,
     seconds: round3(wall / 1000),
     requestsPerSecond: Math.round(job.connections / (wall / 1000)),
-    latencyMs: { p50: at(50), p90: at(90), p99: at(99), max: round3(times.at(-1) ?? 0), mean: round3(times.reduce((a, b) => a + b, 0) / Math.max(1, times.length)) },
+    latencyMs: {
+      p50: at(50),
+      p90: at(90),
+      p99: at(99),
+      max: round3(times.at(-1) ?? 0),
+      mean: round3(times.reduce((a, b) => a + b, 0) / Math.max(1, times.length)),
+    },
     bad,
     errors,
     timeouts: 0,

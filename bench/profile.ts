@@ -62,7 +62,9 @@ const total = [...self.values()].reduce((a, b) => a + b, 0);
 const byFn = new Map<string, number>();
 for (const n of prof.nodes) {
   const t = self.get(n.id) ?? 0;
-  const where = n.callFrame.url ? `${n.callFrame.url.replace(/^.*node_modules\//, '~/').replace(/^.*\/main\//, '')}:${n.callFrame.lineNumber + 1}` : '';
+  const where = n.callFrame.url
+    ? `${n.callFrame.url.replace(/^.*node_modules\//, '~/').replace(/^.*\/main\//, '')}:${n.callFrame.lineNumber + 1}`
+    : '';
   const key = `${n.callFrame.functionName || '(anonymous)'} ${where}`;
   byFn.set(key, (byFn.get(key) ?? 0) + t);
 }
@@ -75,7 +77,8 @@ if (process.env.PXA_PROFILE_INCLUSIVE) {
   const parent = new Map<number, Node>();
   for (const n of prof.nodes) for (const c of n.children ?? []) parent.set(c, n);
   const byId = new Map(prof.nodes.map((n) => [n.id, n]));
-  const keyOf = (n: Node): string => `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '~/').replace(/^.*\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
+  const keyOf = (n: Node): string =>
+    `${n.callFrame.functionName || '(anonymous)'} ${n.callFrame.url.replace(/^.*node_modules\//, '~/').replace(/^.*\/main\//, '')}:${n.callFrame.lineNumber + 1}`;
   const incl = new Map<string, number>();
   for (const [id, t] of self) {
     const seen = new Set<string>();
@@ -87,7 +90,8 @@ if (process.env.PXA_PROFILE_INCLUSIVE) {
     }
   }
   process.stdout.write('\ninclusive:\n');
-  for (const [k, t] of [...incl.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60)) process.stdout.write(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${k}\n`);
+  for (const [k, t] of [...incl.entries()].sort((a, b) => b[1] - a[1]).slice(0, 60))
+    process.stdout.write(`${((t / total) * 100).toFixed(1).padStart(5)}%  ${k}\n`);
 }
 
 // PXA_PROFILE_CALLERS=fnName: who calls it (self time of fnName by caller).
@@ -103,5 +107,6 @@ if (wanted) {
     const key = chain.join(' < ');
     callers.set(key, (callers.get(key) ?? 0) + (self.get(n.id) ?? 0));
   }
-  for (const [k, t] of [...callers.entries()].sort((a, b) => b[1] - a[1])) process.stdout.write(`${((t / total) * 100).toFixed(2).padStart(6)}%  ${wanted} < ${k}\n`);
+  for (const [k, t] of [...callers.entries()].sort((a, b) => b[1] - a[1]))
+    process.stdout.write(`${((t / total) * 100).toFixed(2).padStart(6)}%  ${wanted} < ${k}\n`);
 }

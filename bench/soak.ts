@@ -39,14 +39,7 @@ export interface SoakOptions {
 }
 
 type Kind =
-  | 'valid-mount'
-  | 'valid-get'
-  | 'bad-token-get'
-  | 'expired-inline'
-  | 'forged-inline'
-  | 'expired-secret'
-  | 'forged-secret'
-  | 'wrong-tenant';
+  'valid-mount' | 'valid-get' | 'bad-token-get' | 'expired-inline' | 'forged-inline' | 'expired-secret' | 'forged-secret' | 'wrong-tenant';
 
 /** Weights of the mix (out of 100). */
 const MIX: Array<[Kind, number]> = [
@@ -118,7 +111,13 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
     const c = userClaims(pad(i));
     valid.push(hmacJwt({ alg: 'HS256' }, { ...c, iat: now, exp: now + 3600 }, SHARED_SECRET));
     expired.push(hmacJwt({ alg: 'HS256' }, { ...c, iat: now - 7200, exp: now - 3600 }, SHARED_SECRET));
-    forged.push(hmacJwt({ alg: 'HS256' }, { ...c, roles: ['system.admin'], groups: ['*'], iat: now, exp: now + 3600 }, `forger-${i}-not-the-real-secret`));
+    forged.push(
+      hmacJwt(
+        { alg: 'HS256' },
+        { ...c, roles: ['system.admin'], groups: ['*'], iat: now, exp: now + 3600 },
+        `forger-${i}-not-the-real-secret`,
+      ),
+    );
     secrets[`pwx/tenants/${pad(i)}/token`] = valid[i]!;
   }
   const badSecretTenants = Math.min(5, T);
@@ -139,7 +138,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const yaml = path.join(dir, 'policy.yaml');
   writeFileSync(
     yaml,
-    ['policy:', '  bindings:', ...Array.from({ length: T }, (_, i) => `    - { secretPrefix: pwx/tenants/${pad(i)}, volumes: ["${pad(i)}-*"] }`), ''].join('\n'),
+    [
+      'policy:',
+      '  bindings:',
+      ...Array.from({ length: T }, (_, i) => `    - { secretPrefix: pwx/tenants/${pad(i)}, volumes: ["${pad(i)}-*"] }`),
+      '',
+    ].join('\n'),
   );
   const stack: Stack = await startStack({
     flags: {
@@ -210,7 +214,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   let downMs = 0;
   let lastToggle = 0;
   let flapper: NodeJS.Timeout | undefined;
-  let staleBefore = 0;
+  let staleBefore: number;
 
   try {
     // ---- set-up while DC/OS is up: volumes exist, every valid secret has been read once.
@@ -287,7 +291,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       const ok =
         r.status === 200 &&
         err === '' &&
-        (endpoint === 'VolumeDriver.Get' ? r.json?.Volume?.Name === body.Name : r.json?.Mountpoint === `${stack.mountsRoot}/${vol}${MOUNT_IDS[id % 4]}`);
+        (endpoint === 'VolumeDriver.Get'
+          ? r.json?.Volume?.Name === body.Name
+          : r.json?.Mountpoint === `${stack.mountsRoot}/${vol}${MOUNT_IDS[id % 4]}`);
       const code = err ? (/^pxd-auth ([A-Z_]+): /.exec(err)?.[1] ?? 'OTHER') : undefined;
       const expected = EXPECTED_DENY[kind];
       if (ok) results.allowed++;
@@ -380,7 +386,12 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       dcosFlaps: flaps,
       dcosDownMs: downMs,
       staleServed: (stack.proxy.secrets.stats?.()?.stale ?? 0) - staleBefore,
-      latencyMs: { p50: r3(percentile(sorted, 50)), p90: r3(percentile(sorted, 90)), p99: r3(percentile(sorted, 99)), max: r3(sorted[sorted.length - 1] ?? 0) },
+      latencyMs: {
+        p50: r3(percentile(sorted, 50)),
+        p90: r3(percentile(sorted, 90)),
+        p99: r3(percentile(sorted, 99)),
+        max: r3(sorted[sorted.length - 1] ?? 0),
+      },
       heapMiB: { at10: mib(heap10), at100: mib(heap100), growth: mib(heap100 - heap10) },
       logLines,
       leaks: leakCount,

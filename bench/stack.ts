@@ -87,7 +87,9 @@ export async function waitForActivate(socket: string, timeoutMs = 15_000): Promi
 }
 
 export async function startBackend(socket: string, mountsRoot: string): Promise<Child> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'backend.ts'), socket, mountsRoot], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const proc = spawn(process.execPath, ['--import', 'tsx', path.join(HERE, 'backend.ts'), socket, mountsRoot], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     proc.stdout!.once('data', () => resolve());
     proc.once('exit', (code) => reject(new Error(`bench backend exited (${code})`)));
@@ -202,10 +204,14 @@ export async function makeWorld(token: string, dcosLatencyMs: number): Promise<B
         // What differs between the proxies of one run: socket, state and admin listener (on, as shipped).
         args: [
           'serve',
-          '--config', configFile,
-          '--socket', socket,
-          '--state-dir', path.join(dir, `state-${n}`),
-          '--admin-listen', `unix:${path.join(dir, `admin-${n}.sock`)}`,
+          '--config',
+          configFile,
+          '--socket',
+          socket,
+          '--state-dir',
+          path.join(dir, `state-${n}`),
+          '--admin-listen',
+          `unix:${path.join(dir, `admin-${n}.sock`)}`,
           ...extra,
         ],
         env: { PATH: process.env.PATH, DCOS_SERVICE_ACCOUNT: SA, DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile },
@@ -226,15 +232,27 @@ export interface ProxyChild extends Child {
 }
 
 /** The real bin, its log lines (JSON, info) going to a file as they would go to journald. */
-export async function startProxy(world: BenchWorld, socket: string, opts: { nodeArgs?: string[]; extra?: string[]; env?: NodeJS.ProcessEnv; bin?: string } = {}): Promise<ProxyChild> {
+export async function startProxy(
+  world: BenchWorld,
+  socket: string,
+  opts: { nodeArgs?: string[]; extra?: string[]; env?: NodeJS.ProcessEnv; bin?: string } = {},
+): Promise<ProxyChild> {
   const { args, env: baseEnv } = world.proxyArgs(socket, opts.extra);
   const env = { ...baseEnv, ...opts.env };
   const logFile = `${socket}.log`;
   const fd = openSync(logFile, 'a');
   const t0 = performance.now();
-  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, ...args], { env, stdio: ['ignore', fd, fd], cwd: world.dir });
+  const proc = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.bin ?? BIN, ...args], {
+    env,
+    stdio: ['ignore', fd, fd],
+    cwd: world.dir,
+  });
   closeSync(fd);
-  const died = new Promise<never>((_r, reject) => proc.once('exit', (code) => reject(new Error(`proxy exited (${code}); see ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-2000)}`))));
+  const died = new Promise<never>((_r, reject) =>
+    proc.once('exit', (code) =>
+      reject(new Error(`proxy exited (${code}); see ${logFile}:\n${readFileSync(logFile, 'utf8').slice(-2000)}`)),
+    ),
+  );
   await Promise.race([waitForActivate(socket), died]);
   const startupMs = performance.now() - t0;
   died.catch(() => undefined);

@@ -26,7 +26,9 @@ export function createSecretStore(config: Readonly<Config>, logger: Logger): Sec
 function sameSecretStore(a: Readonly<Config>, b: Readonly<Config>): boolean {
   if (a.secrets.kind === 'dcos' && b.secrets.kind === 'dcos') return sameDcosConfig(a.secrets.dcos, b.secrets.dcos);
   // The file store enforces the base path itself: a new base needs a new store.
-  return a.secrets.kind === 'file' && b.secrets.kind === 'file' && a.secrets.dir === b.secrets.dir && a.secretsBasePath === b.secretsBasePath;
+  return (
+    a.secrets.kind === 'file' && b.secrets.kind === 'file' && a.secrets.dir === b.secrets.dir && a.secretsBasePath === b.secretsBasePath
+  );
 }
 
 export interface StartOptions {
@@ -92,22 +94,28 @@ export class RunningProxy {
 
   static async start(config: Readonly<Config>, logger: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
     const { store: state, movedAside } = await StateStore.open(path.join(config.stateDir, 'state.json'));
-    if (movedAside) logger.error({ file: movedAside }, 'the state file was unreadable and was moved aside; volumes created with -o token_secret need their reference again');
+    if (movedAside)
+      logger.error(
+        { file: movedAside },
+        'the state file was unreadable and was moved aside; volumes created with -o token_secret need their reference again',
+      );
     let localDriver: LocalDriver | undefined;
     if (config.backend.kind === 'local') {
       // The embedded driver checks tokens like pxd does; it trusts the issuers of the start-up configuration.
       const driverVerifier = new TokenVerifier({ ...config.verifier, cacheSize: 0 });
-      localDriver = new LocalDriver({ dir: config.backend.dir, verify: (t) => driverVerifier.verify(t), logger: logger.child({ component: 'local-driver' }) });
+      localDriver = new LocalDriver({
+        dir: config.backend.dir,
+        verify: (t) => driverVerifier.verify(t),
+        logger: logger.child({ component: 'local-driver' }),
+      });
       await localDriver.start();
     }
     const gen = RunningProxy.build(config, logger, state, opts, localDriver);
     // Each request runs on the generation current when it arrived: a reload never changes a request midway.
-    let self: RunningProxy | undefined;
-    const server = createPluginServer(
-      { handle: (ep: Endpoint, body: Buffer) => self!.gen.proxy.handle(ep, body) },
-      (e) => logger.error({ err: e }, 'unhandled error in a plugin request'),
+    const server = createPluginServer({ handle: (ep: Endpoint, body: Buffer) => self.gen.proxy.handle(ep, body) }, (e) =>
+      logger.error({ err: e }, 'unhandled error in a plugin request'),
     );
-    self = new RunningProxy(gen, server, state, logger, opts, localDriver);
+    const self = new RunningProxy(gen, server, state, logger, opts, localDriver);
     try {
       await listenPlugin(server, { socketPath: config.socket, group: config.socketGroup, fd: opts.listenFd ?? systemdListenFd() });
     } catch (e) {

@@ -10,6 +10,9 @@ export interface MetricSources {
   secretStats?: () => SecretStoreStats | undefined;
 }
 
+/** Seconds: a plugin request or a backend call, from a cached answer to Docker's 2-minute limit. */
+const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120];
+
 /** prom-client metrics for the proxy; `observer` plugs into the request pipeline. */
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -21,27 +24,56 @@ export class ProxyMetrics {
 
   constructor(sources: MetricSources = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'pxd_auth_' });
-    this.requests = new Counter({ name: 'pxd_auth_requests_total', help: 'Plugin requests by endpoint and outcome (ok, backend_err, or an error code)', labelNames: ['endpoint', 'outcome'], registers: [this.registry] });
-    this.decisions = new Counter({ name: 'pxd_auth_decisions_total', help: 'Create/Remove/Mount decisions by reason code', labelNames: ['operation', 'decision', 'reason'], registers: [this.registry] });
-    this.requestSeconds = new Histogram({ name: 'pxd_auth_request_duration_seconds', help: 'Plugin request latency', labelNames: ['endpoint'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [this.registry] });
-    this.backendSeconds = new Histogram({ name: 'pxd_auth_backend_duration_seconds', help: 'Backend (pxd) call latency', labelNames: ['endpoint', 'outcome'], buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [this.registry] });
+    this.requests = new Counter({
+      name: 'pxd_auth_requests_total',
+      help: 'Plugin requests by endpoint and outcome (ok, backend_err, or an error code)',
+      labelNames: ['endpoint', 'outcome'],
+      registers: [this.registry],
+    });
+    this.decisions = new Counter({
+      name: 'pxd_auth_decisions_total',
+      help: 'Create/Remove/Mount decisions by reason code',
+      labelNames: ['operation', 'decision', 'reason'],
+      registers: [this.registry],
+    });
+    this.requestSeconds = new Histogram({
+      name: 'pxd_auth_request_duration_seconds',
+      help: 'Plugin request latency',
+      labelNames: ['endpoint'],
+      buckets: LATENCY_BUCKETS,
+      registers: [this.registry],
+    });
+    this.backendSeconds = new Histogram({
+      name: 'pxd_auth_backend_duration_seconds',
+      help: 'Backend (pxd) call latency',
+      labelNames: ['endpoint', 'outcome'],
+      buckets: LATENCY_BUCKETS,
+      registers: [this.registry],
+    });
     const v = sources.verifierStats;
     const s = sources.secretStats;
-    new Gauge({ name: 'pxd_auth_token_cache_hits', help: 'Verified-token cache hits since start', registers: [this.registry], collect() { this.set(v?.().hits ?? 0); } });
-    new Gauge({ name: 'pxd_auth_token_cache_misses', help: 'Verified-token cache misses since start', registers: [this.registry], collect() { this.set(v?.().misses ?? 0); } });
-    new Gauge({ name: 'pxd_auth_secret_cache_hits', help: 'Secret cache hits since start', registers: [this.registry], collect() { this.set(s?.()?.hits ?? 0); } });
-    new Gauge({ name: 'pxd_auth_secret_cache_misses', help: 'Secret cache misses (store reads) since start', registers: [this.registry], collect() { this.set(s?.()?.misses ?? 0); } });
-    new Gauge({ name: 'pxd_auth_secret_cache_stale', help: 'Cached tokens served while the secret store was failing', registers: [this.registry], collect() { this.set(s?.()?.stale ?? 0); } });
-    new Gauge({ name: 'pxd_auth_secret_store_logins', help: 'Logins to the secret store since start', registers: [this.registry], collect() { this.set(s?.()?.logins ?? 0); } });
-    new Gauge({ name: 'pxd_auth_secret_store_login_failures', help: 'Failed logins to the secret store since start', registers: [this.registry], collect() { this.set(s?.()?.loginFailures ?? 0); } });
-    new Gauge({
-      name: 'pxd_auth_cached_token_soonest_expiry_seconds',
-      help: 'Unix time of the soonest exp among cached secret tokens (0 when none)',
-      registers: [this.registry],
-      collect() {
-        this.set(s?.()?.soonestExpiry ?? 0);
-      },
-    });
+    // Read at scrape time from the caches' and the store's own counters; 0 when there are none.
+    const gauge = (name: string, help: string, read: () => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        registers: [this.registry],
+        collect() {
+          this.set(read() ?? 0);
+        },
+      });
+    gauge('pxd_auth_token_cache_hits', 'Verified-token cache hits since start', () => v?.().hits);
+    gauge('pxd_auth_token_cache_misses', 'Verified-token cache misses since start', () => v?.().misses);
+    gauge('pxd_auth_secret_cache_hits', 'Secret cache hits since start', () => s?.()?.hits);
+    gauge('pxd_auth_secret_cache_misses', 'Secret cache misses (store reads) since start', () => s?.()?.misses);
+    gauge('pxd_auth_secret_cache_stale', 'Cached tokens served while the secret store was failing', () => s?.()?.stale);
+    gauge('pxd_auth_secret_store_logins', 'Logins to the secret store since start', () => s?.()?.logins);
+    gauge('pxd_auth_secret_store_login_failures', 'Failed logins to the secret store since start', () => s?.()?.loginFailures);
+    gauge(
+      'pxd_auth_cached_token_soonest_expiry_seconds',
+      'Unix time of the soonest exp among cached secret tokens (0 when none)',
+      () => s?.()?.soonestExpiry,
+    );
     // Label children are looked up once per label set: prom-client hashes the labels on every call otherwise.
     const requests = children((endpoint: string, outcome: string) => this.requests.labels(endpoint, outcome));
     const requestSeconds = children((endpoint: string) => this.requestSeconds.labels(endpoint));

@@ -15,7 +15,8 @@ export async function startAdmin(proxy: RunningProxy, observer: DeferredObserver
     secretStats: () => proxy.secrets.stats?.(),
   });
   observer.attach(metrics.observer);
-  if (observer.dropped) logger.warn({ dropped: observer.dropped }, 'metrics: events from before the admin listener started were not counted');
+  if (observer.dropped)
+    logger.warn({ dropped: observer.dropped }, 'metrics: events from before the admin listener started were not counted');
   const app = createAdminApp(metrics, {
     listening: () => proxy.server.listening,
     backend: backendProbe(proxy),

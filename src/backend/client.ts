@@ -131,7 +131,12 @@ export class BackendClient {
       err?.name === 'TimeoutError' ||
       err?.name === 'AbortError';
     if (timedOut) {
-      return new ProxyError('BACKEND_TIMEOUT', `${this.label} did not answer ${endpoint} within ${Math.round(timeoutMs / 1000)} s`, {}, { cause: e });
+      return new ProxyError(
+        'BACKEND_TIMEOUT',
+        `${this.label} did not answer ${endpoint} within ${Math.round(timeoutMs / 1000)} s`,
+        {},
+        { cause: e },
+      );
     }
     const code = err?.code ?? (e instanceof undiciErrors.SocketError ? 'connection closed' : 'error');
     const hint = code === 'ENOENT' || code === 'ECONNREFUSED' ? ': is the volume driver running?' : '';

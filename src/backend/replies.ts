@@ -31,7 +31,10 @@ const DENIALS: Array<[RegExp, (v: string, user: string) => string]> = [
   [/Access denied to volume/i, (v, u) => `volume ${v} belongs to another user: ${u} may not use it`],
   [/already exists and is owned by another user/i, (v, u) => `volume ${v} already exists and belongs to another user than ${u}`],
   [/Access denied to roles/i, (_v, u) => `pxd refused the roles of ${u} for this operation`],
-  [/Unable to authenticate token|is not a trusted issuer|Unable to obtain token issuer/i, () => 'pxd refused the token the proxy accepted: pxd and the proxy must trust the same issuers and keys'],
+  [
+    /Unable to authenticate token|is not a trusted issuer|Unable to obtain token issuer/i,
+    () => 'pxd refused the token the proxy accepted: pxd and the proxy must trust the same issuers and keys',
+  ],
 ];
 
 /** Turn a backend refusal (200 with Err, or pxd's 400 text) into a ProxyError for the Docker user. */
@@ -41,7 +44,9 @@ export function backendRefusal(op: string, volume: string, user: string, backend
     if (re.test(said)) return new ProxyError('BACKEND_DENIED', `${text(volume, user)} (pxd: ${said})`, { volume });
   }
   if (op === 'remove' && /Cannot locate volume/i.test(said)) {
-    return new ProxyError('BACKEND_ERROR', `volume ${volume} was not found, or belongs to another user than ${user} (pxd: ${said})`, { volume });
+    return new ProxyError('BACKEND_ERROR', `volume ${volume} was not found, or belongs to another user than ${user} (pxd: ${said})`, {
+      volume,
+    });
   }
   return new ProxyError('BACKEND_ERROR', `${backend} could not ${op} volume ${volume}: ${said || `HTTP ${reply.status}`}`, { volume });
 }
@@ -57,5 +62,8 @@ export function replyErr(reply: BackendReply): string {
 }
 
 export function badReply(backend: string, endpoint: string, reply: BackendReply): ProxyError {
-  return new ProxyError('BACKEND_BAD_REPLY', `${backend} answered ${endpoint} with something that is not a plugin reply (HTTP ${reply.status})`);
+  return new ProxyError(
+    'BACKEND_BAD_REPLY',
+    `${backend} answered ${endpoint} with something that is not a plugin reply (HTTP ${reply.status})`,
+  );
 }

@@ -47,7 +47,12 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
   const config = input.config;
   add({ name: 'configuration', ok: true, detail: `valid${config.configFile ? ` (${config.configFile} with flags and environment)` : ''}` });
   for (const i of config.verifier.issuers) {
-    const keys = [i.sharedSecret && 'shared secret', i.rsaPublicKeyPem && 'RSA public key', i.ecdsaPublicKeyPem && 'ECDSA public key', (i.jwksUrl || i.oidcDiscovery) && 'JWKS'].filter(Boolean);
+    const keys = [
+      i.sharedSecret && 'shared secret',
+      i.rsaPublicKeyPem && 'RSA public key',
+      i.ecdsaPublicKeyPem && 'ECDSA public key',
+      (i.jwksUrl || i.oidcDiscovery) && 'JWKS',
+    ].filter(Boolean);
     // loadConfig imported each key with the verifier's own importer: what it passed, the verifier takes.
     add({ name: 'issuer keys', ok: true, detail: `${i.name}: ${keys.join(', ')} loaded and accepted by the verifier's key checks` });
   }
@@ -64,7 +69,14 @@ async function checkSocket(config: Readonly<Config>, input: DoctorInput, add: (c
   try {
     // The folder may not exist yet (the proxy creates it): the nearest existing one must be writable.
     let existing = dir;
-    while (!(await fsp.stat(existing).then((s) => s.isDirectory(), () => false)) && existing !== '/') existing = path.dirname(existing);
+    while (
+      !(await fsp.stat(existing).then(
+        (s) => s.isDirectory(),
+        () => false,
+      )) &&
+      existing !== '/'
+    )
+      existing = path.dirname(existing);
     await fsp.access(existing, fsc.W_OK);
     const live = await new Promise<boolean>((r) => {
       const c = net.connect(config.socket, () => {
@@ -73,9 +85,18 @@ async function checkSocket(config: Readonly<Config>, input: DoctorInput, add: (c
       });
       c.on('error', () => r(false));
     });
-    add({ name: 'plugin socket', ok: true, detail: `${existing === dir ? dir : `${existing} (where ${dir} will be created)`} is writable${live ? `; a plugin already answers on ${config.socket}` : ''}` });
+    add({
+      name: 'plugin socket',
+      ok: true,
+      detail: `${existing === dir ? dir : `${existing} (where ${dir} will be created)`} is writable${live ? `; a plugin already answers on ${config.socket}` : ''}`,
+    });
   } catch (e) {
-    add({ name: 'plugin socket', ok: false, detail: `cannot create ${config.socket} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, fix: `run as root or choose --socket in a writable folder` });
+    add({
+      name: 'plugin socket',
+      ok: false,
+      detail: `cannot create ${config.socket} (${(e as NodeJS.ErrnoException).code ?? 'error'})`,
+      fix: `run as root or choose --socket in a writable folder`,
+    });
   }
   const pluginDir = input.pluginDir ?? '/run/docker/plugins';
   const specDir = input.specDir ?? '/etc/docker/plugins';
@@ -108,11 +129,17 @@ async function checkBackend(config: Readonly<Config>, add: (c: DoctorCheck) => v
   const client = new BackendClient(config.backend.socketPath, config.backendUrl);
   try {
     const reply = await client.call('Plugin.Activate', {}, 5_000);
-    const ok = reply.status === 200 && Array.isArray(reply.json?.Implements) && (reply.json!.Implements as unknown[]).includes('VolumeDriver');
+    const ok =
+      reply.status === 200 && Array.isArray(reply.json?.Implements) && (reply.json!.Implements as unknown[]).includes('VolumeDriver');
     add(
       ok
         ? { name: 'backend', ok, detail: `${config.backendUrl} answers Activate as a volume driver` }
-        : { name: 'backend', ok, detail: `${config.backendUrl} answered Activate with HTTP ${reply.status} but not as a volume driver`, fix: 'point --backend at the pxd plugin socket' },
+        : {
+            name: 'backend',
+            ok,
+            detail: `${config.backendUrl} answered Activate with HTTP ${reply.status} but not as a volume driver`,
+            fix: 'point --backend at the pxd plugin socket',
+          },
     );
   } catch (e) {
     add({ name: 'backend', ok: false, detail: asProxyError(e).message, fix: 'start pxd (Portworx) on this node, or correct --backend' });
@@ -124,7 +151,16 @@ async function checkBackend(config: Readonly<Config>, add: (c: DoctorCheck) => v
 async function checkFileSecrets(config: Readonly<Config>, add: (c: DoctorCheck) => void): Promise<void> {
   const store = createSecretStore(config, silentLogger());
   const ok = await store.ready();
-  add(ok ? { name: 'secret store', ok, detail: `${store.description} is readable` } : { name: 'secret store', ok, detail: `${store.description} is not a readable folder`, fix: 'create the folder or correct --secrets file:<dir>' });
+  add(
+    ok
+      ? { name: 'secret store', ok, detail: `${store.description} is readable` }
+      : {
+          name: 'secret store',
+          ok,
+          detail: `${store.description} is not a readable folder`,
+          fix: 'create the folder or correct --secrets file:<dir>',
+        },
+  );
   await store.close();
 }
 
@@ -135,7 +171,11 @@ async function checkDcos(config: Readonly<Config>, input: DoctorInput, add: (c: 
   const uid = dcos.login.uid;
   try {
     const token = await store.auth.token();
-    add({ name: 'DC/OS reachable', ok: true, detail: `${dcos.url} answers over TLS${dcos.caFile ? ` verified with ${dcos.caFile}` : dcos.insecure ? ' (NOT verified: --dcos-insecure)' : ' verified with the default trust store'}` });
+    add({
+      name: 'DC/OS reachable',
+      ok: true,
+      detail: `${dcos.url} answers over TLS${dcos.caFile ? ` verified with ${dcos.caFile}` : dcos.insecure ? ' (NOT verified: --dcos-insecure)' : ' verified with the default trust store'}`,
+    });
     add({ name: 'DC/OS login', ok: true, detail: `logged in as ${uid} (${dcos.login.kind})` });
     await checkSkewAndBase(config, dcos, token, uid, input, add);
   } catch (e) {
@@ -175,7 +215,12 @@ async function checkSkewAndBase(
       add(
         Math.abs(skew) <= max
           ? { name: 'clock skew', ok: true, detail: `this host and DC/OS agree within ${Math.abs(skew)} s` }
-          : { name: 'clock skew', ok: false, detail: `this host is ${Math.abs(skew)} s ${skew > 0 ? 'behind' : 'ahead of'} DC/OS: tokens may look expired or not yet valid`, fix: 'run chrony or ntpd on this host' },
+          : {
+              name: 'clock skew',
+              ok: false,
+              detail: `this host is ${Math.abs(skew)} s ${skew > 0 ? 'behind' : 'ahead of'} DC/OS: tokens may look expired or not yet valid`,
+              fix: 'run chrony or ntpd on this host',
+            },
       );
     }
     const shown = base ? `/${base}` : '/';
@@ -189,9 +234,20 @@ async function checkSkewAndBase(
           `not checked: ${uid} may not list ${shown} (HTTP 403). The proxy only needs dcos:secrets:default:${base ? `/${base}/*` : '/*'} read; ` +
           `listing needs dcos:secrets:list:default:${shown} read, which only this check uses`,
       });
-    } else add({ name: 'secret base path', ok: false, detail: `listing ${shown} answered HTTP ${res.statusCode}`, fix: 'check the Secret Store (sealed? see dcos security secrets list /)' });
+    } else
+      add({
+        name: 'secret base path',
+        ok: false,
+        detail: `listing ${shown} answered HTTP ${res.statusCode}`,
+        fix: 'check the Secret Store (sealed? see dcos security secrets list /)',
+      });
   } catch (e) {
-    add({ name: 'secret base path', ok: false, detail: `could not list the base path (${(e as Error).message})`, fix: 'see docs/troubleshooting.md' });
+    add({
+      name: 'secret base path',
+      ok: false,
+      detail: `could not list the base path (${(e as Error).message})`,
+      fix: 'see docs/troubleshooting.md',
+    });
   } finally {
     await agent.close();
   }

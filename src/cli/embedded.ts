@@ -18,9 +18,30 @@ export interface EmbeddedSetup {
 
 const ISSUER = 'portworx.com';
 const USERS = [
-  { secret: 'pwx/secrets/admin-token', name: 'Storage Administrator', email: 'admin@example.com', sub: 'id/admin', roles: ['system.admin'], groups: ['*'] },
-  { secret: 'pwx/secrets/user1-token', name: 'User One', email: 'user1@example.com', sub: 'id/user1', roles: ['system.user'], groups: ['group1'] },
-  { secret: 'pwx/secrets/user2-token', name: 'User Two', email: 'user2@example.com', sub: 'id/user2', roles: ['system.user'], groups: ['group2'] },
+  {
+    secret: 'pwx/secrets/admin-token',
+    name: 'Storage Administrator',
+    email: 'admin@example.com',
+    sub: 'id/admin',
+    roles: ['system.admin'],
+    groups: ['*'],
+  },
+  {
+    secret: 'pwx/secrets/user1-token',
+    name: 'User One',
+    email: 'user1@example.com',
+    sub: 'id/user1',
+    roles: ['system.user'],
+    groups: ['group1'],
+  },
+  {
+    secret: 'pwx/secrets/user2-token',
+    name: 'User Two',
+    email: 'user2@example.com',
+    sub: 'id/user2',
+    roles: ['system.user'],
+    groups: ['group2'],
+  },
   { secret: 'pwx/secrets/viewer-token', name: 'Viewer', email: 'viewer@example.com', sub: 'id/viewer', roles: ['system.view'], groups: [] },
 ];
 
@@ -39,7 +60,7 @@ export async function prepareEmbedded(cwd: string): Promise<EmbeddedSetup> {
   const now = Date.now();
   for (const u of USERS) {
     const file = path.join(secretsDir, u.secret);
-    let fresh = false;
+    let fresh: boolean;
     try {
       const exp = decodeJwt((await fsp.readFile(file, 'utf8')).trim()).exp ?? 0;
       fresh = exp * 1000 > now + 86_400_000;

@@ -41,7 +41,9 @@ registerTokenCommands(program, addServeOptions);
 addServeOptions(
   program
     .command('doctor')
-    .description('check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path (exit 1 on any failure)'),
+    .description(
+      'check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path (exit 1 on any failure)',
+    ),
 ).action(async (flags: Record<string, unknown>) => {
   const { config, problems, issues } = await resolveConfig(flags);
   const checks = await runDoctor({ config, problems, issues });

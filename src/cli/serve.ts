@@ -21,7 +21,9 @@ export async function resolveConfig(
 export async function runServe(flags: Record<string, unknown>): Promise<number> {
   const { config, problems, embedded } = await resolveConfig(flags);
   if (!config) {
-    process.stderr.write(`pxd-auth-proxy: the configuration has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    process.stderr.write(
+      `pxd-auth-proxy: the configuration has ${problems.length} problem(s):\n${problems.map((p) => `  - ${p}`).join('\n')}\n`,
+    );
     return 2;
   }
   const logger = createLogger({ level: config.logLevel, pretty: config.logPretty });
@@ -43,7 +45,13 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
   }
   const proxy = running;
   logger.info(
-    { socket: config.socket, backend: config.backendUrl, secrets: proxy.secrets.description, issuers: config.verifier.issuers.map((i) => i.name), mountsRoot: config.mountsRoot },
+    {
+      socket: config.socket,
+      backend: config.backendUrl,
+      secrets: proxy.secrets.description,
+      issuers: config.verifier.issuers.map((i) => i.name),
+      mountsRoot: config.mountsRoot,
+    },
     'pxd-auth-proxy listening',
   );
   if (embedded) process.stdout.write(embeddedBanner(embedded, config.socket));

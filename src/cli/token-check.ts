@@ -31,7 +31,13 @@ export interface CheckInput {
 export function humanRelative(targetSec: number, nowMs: number): string {
   const diff = targetSec - nowMs / 1000;
   const abs = Math.abs(diff);
-  const units: Array<[number, string]> = [[365 * 86400, 'year'], [86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  const units: Array<[number, string]> = [
+    [365 * 86400, 'year'],
+    [86400, 'day'],
+    [3600, 'hour'],
+    [60, 'minute'],
+    [1, 'second'],
+  ];
   const [size, name] = units.find(([s]) => abs >= s) ?? [1, 'second'];
   const n = Math.floor(abs / size);
   const text = `${n} ${name}${n === 1 ? '' : 's'}`;
@@ -67,7 +73,13 @@ export async function checkToken(input: CheckInput): Promise<{ allowed: boolean;
         assertExpressibleForPxd(parsed);
         volumeName = parsed.volumeName;
       }
-      resolved = await resolveToken({ secrets: input.secrets, state: input.state, basePath: input.config.secretsBasePath, volumeSecrets: input.config.volumeSecrets }, parsed, new Map(), name, input.operation);
+      resolved = await resolveToken(
+        { secrets: input.secrets, state: input.state, basePath: input.config.secretsBasePath, volumeSecrets: input.config.volumeSecrets },
+        parsed,
+        new Map(),
+        name,
+        input.operation,
+      );
       steps.push({
         step: 'source',
         ok: true,
@@ -83,11 +95,19 @@ export async function checkToken(input: CheckInput): Promise<{ allowed: boolean;
     const header = decodeProtectedHeader(resolved.value);
     const claims = decodeJwt(resolved.value);
     const trusted = input.config.verifier.issuers.map((i) => i.name);
-    steps.push({ step: 'issuer', ok: typeof claims.iss === 'string' && trusted.includes(claims.iss), detail: `iss ${JSON.stringify(claims.iss)} (trusted: ${trusted.join(', ')})` });
+    steps.push({
+      step: 'issuer',
+      ok: typeof claims.iss === 'string' && trusted.includes(claims.iss),
+      detail: `iss ${JSON.stringify(claims.iss)} (trusted: ${trusted.join(', ')})`,
+    });
     steps.push({ step: 'algorithm', ok: true, detail: `${String(header.alg)}${header.kid ? `, kid ${JSON.stringify(header.kid)}` : ''}` });
     if (typeof claims.exp === 'number') {
       const expired = claims.exp * 1000 <= now();
-      steps.push({ step: 'expiry', ok: !expired, detail: `${expired ? 'expired' : 'expires'} ${iso(claims.exp)} (${humanRelative(claims.exp, now())})` });
+      steps.push({
+        step: 'expiry',
+        ok: !expired,
+        detail: `${expired ? 'expired' : 'expires'} ${iso(claims.exp)} (${humanRelative(claims.exp, now())})`,
+      });
     }
   } catch {
     steps.push({ step: 'decode', ok: false, detail: 'the value is not a decodable JWT' });
@@ -97,8 +117,16 @@ export async function checkToken(input: CheckInput): Promise<{ allowed: boolean;
   let verified: VerifiedToken;
   try {
     verified = await new TokenVerifier({ ...input.config.verifier, cacheSize: 0, now }).verify(resolved.value, { source: resolved.source });
-    steps.push({ step: 'signature and claims', ok: true, detail: `verified with the ${verified.keySlot} key of ${verified.issuer} (${verified.algorithm})` });
-    steps.push({ step: 'identity', ok: true, detail: `user ${verified.username}; roles [${verified.roles.join(', ')}]; groups [${verified.groups.join(', ')}]` });
+    steps.push({
+      step: 'signature and claims',
+      ok: true,
+      detail: `verified with the ${verified.keySlot} key of ${verified.issuer} (${verified.algorithm})`,
+    });
+    steps.push({
+      step: 'identity',
+      ok: true,
+      detail: `user ${verified.username}; roles [${verified.roles.join(', ')}]; groups [${verified.groups.join(', ')}]`,
+    });
   } catch (e) {
     return fail('signature and claims', e);
   }
@@ -106,9 +134,18 @@ export async function checkToken(input: CheckInput): Promise<{ allowed: boolean;
   // 4. Policy: roles, then bindings.
   const secretPath = 'secretPath' in resolved.source ? resolved.source.secretPath : undefined;
   // Bindings tie a secret to volume names: without --volume there is no name to check them against.
-  const decision = decide(input.config.policy, { operation: input.operation, volumeName: volumeName ?? '', roles: verified.roles, secretPath: volumeName ? secretPath : undefined });
+  const decision = decide(input.config.policy, {
+    operation: input.operation,
+    volumeName: volumeName ?? '',
+    roles: verified.roles,
+    secretPath: volumeName ? secretPath : undefined,
+  });
   if (!decision.allow) {
-    steps.push({ step: decision.code === 'POLICY_ROLE_DENIED' ? 'role decision' : 'binding', ok: false, detail: `${decision.code}: ${decision.message}` });
+    steps.push({
+      step: decision.code === 'POLICY_ROLE_DENIED' ? 'role decision' : 'binding',
+      ok: false,
+      detail: `${decision.code}: ${decision.message}`,
+    });
     return { allowed: false, steps };
   }
   steps.push({ step: 'role decision', ok: true, detail: `role ${decision.role} may ${input.operation} volumes` });

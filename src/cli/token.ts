@@ -17,7 +17,10 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
     .description('sign a token from a YAML auth config (name, email, sub, roles, groups), as pxctl auth token generate')
     .requiredOption('--auth-config <file>', 'YAML file with name, email, sub, roles, groups')
     .option('--issuer <iss>', 'issuer (iss claim)', 'openstorage.io')
-    .option('--shared-secret <secret>', 'HS256 key [env PORTWORX_AUTH_SHARED_SECRET, PORTWORX_AUTH_JWT_SHAREDSECRET, OPENSTORAGE_AUTH_SHAREDSECRET]')
+    .option(
+      '--shared-secret <secret>',
+      'HS256 key [env PORTWORX_AUTH_SHARED_SECRET, PORTWORX_AUTH_JWT_SHAREDSECRET, OPENSTORAGE_AUTH_SHAREDSECRET]',
+    )
     .option('--rsa-private-keyfile <file>', 'RSA private key (PEM): RS256')
     .option('--ecdsa-private-keyfile <file>', 'ECDSA private key (PEM): ES256/384/512 by curve')
     .option('--token-duration <d>', 'lifetime, ^[0-9]+(s|m|h|d|y)$ (d = 24h, y = 365d)', '1d')
@@ -26,10 +29,17 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
       const claims = parseAuthConfig(await fsp.readFile(o.authConfig!, 'utf8'));
       const durationSec = parseDuration(o.tokenDuration!);
       const env = process.env;
-      const shared = o.sharedSecret ?? env.PORTWORX_AUTH_SHARED_SECRET ?? env.PORTWORX_AUTH_JWT_SHAREDSECRET ?? env.OPENSTORAGE_AUTH_SHAREDSECRET;
-      const given = [o.sharedSecret ?? (o.rsaPrivateKeyfile || o.ecdsaPrivateKeyfile ? undefined : shared), o.rsaPrivateKeyfile, o.ecdsaPrivateKeyfile].filter(Boolean);
+      const shared =
+        o.sharedSecret ?? env.PORTWORX_AUTH_SHARED_SECRET ?? env.PORTWORX_AUTH_JWT_SHAREDSECRET ?? env.OPENSTORAGE_AUTH_SHAREDSECRET;
+      const given = [
+        o.sharedSecret ?? (o.rsaPrivateKeyfile || o.ecdsaPrivateKeyfile ? undefined : shared),
+        o.rsaPrivateKeyfile,
+        o.ecdsaPrivateKeyfile,
+      ].filter(Boolean);
       if (given.length !== 1) {
-        throw new Error('give exactly one key: --shared-secret (or PORTWORX_AUTH_SHARED_SECRET), --rsa-private-keyfile or --ecdsa-private-keyfile');
+        throw new Error(
+          'give exactly one key: --shared-secret (or PORTWORX_AUTH_SHARED_SECRET), --rsa-private-keyfile or --ecdsa-private-keyfile',
+        );
       }
       const key = o.rsaPrivateKeyfile
         ? { rsaPrivateKeyPem: await fsp.readFile(o.rsaPrivateKeyfile, 'utf8') }
@@ -56,7 +66,9 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
     const { config, problems } = await resolveConfig(o);
     if (!config) throw new Error(`the configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     const secrets = createSecretStore(config, silentLogger());
-    const { store: state } = await StateStore.open(path.join(config.stateDir, 'state.json')).catch(() => ({ store: { get: () => undefined } as unknown as StateStore }));
+    const { store: state } = await StateStore.open(path.join(config.stateDir, 'state.json')).catch(() => ({
+      store: { get: () => undefined } as unknown as StateStore,
+    }));
     try {
       const { allowed, steps } = await checkToken({
         config,

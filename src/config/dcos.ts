@@ -120,7 +120,11 @@ export function buildDcosConfig(s: Settings, issues: Issues): DcosConfig | undef
   const caSrc = given('dcosCaFile');
   let caPem: string | undefined;
   if (caSrc) {
-    if (insecure) issues.note(`${s.from('dcosInsecure')} and ${caSrc.from} exclude each other: verify with the CA, or (testing only) do not verify`, 'dcosCaFile');
+    if (insecure)
+      issues.note(
+        `${s.from('dcosInsecure')} and ${caSrc.from} exclude each other: verify with the CA, or (testing only) do not verify`,
+        'dcosCaFile',
+      );
     const text = readText(caSrc, 'dcosCaFile');
     if (text !== undefined) {
       if (!text.includes('-----BEGIN CERTIFICATE-----')) {
@@ -145,10 +149,13 @@ export function buildDcosConfig(s: Settings, issues: Issues): DcosConfig | undef
       return undefined;
     }
     const bad =
-      u.protocol !== 'https:' && !(u.protocol === 'http:' && insecure) ? '{from} must be an https:// URL (http:// only with --dcos-insecure)'
-      : u.username || u.password ? '{from} must not hold a user name or password'
-      : u.search || u.hash ? '{from} must not have a query or fragment'
-      : undefined;
+      u.protocol !== 'https:' && !(u.protocol === 'http:' && insecure)
+        ? '{from} must be an https:// URL (http:// only with --dcos-insecure)'
+        : u.username || u.password
+          ? '{from} must not hold a user name or password'
+          : u.search || u.hash
+            ? '{from} must not have a query or fragment'
+            : undefined;
     if (bad) {
       issues.add(from, bad, key);
       return undefined;
@@ -177,7 +184,11 @@ export function buildDcosConfig(s: Settings, issues: Issues): DcosConfig | undef
     try {
       k = createPrivateKey({ key: pem, format: 'pem' });
     } catch {
-      issues.add(from, 'no readable private key (expected an unencrypted PEM RSA key: PKCS#8 "BEGIN PRIVATE KEY" or PKCS#1 "BEGIN RSA PRIVATE KEY")', key);
+      issues.add(
+        from,
+        'no readable private key (expected an unencrypted PEM RSA key: PKCS#8 "BEGIN PRIVATE KEY" or PKCS#1 "BEGIN RSA PRIVATE KEY")',
+        key,
+      );
       return undefined;
     }
     if (k.asymmetricKeyType !== 'rsa') {
@@ -204,16 +215,28 @@ export function buildDcosConfig(s: Settings, issues: Issues): DcosConfig | undef
   } else if (modes.length > 1) {
     issues.note(`more than one DC/OS login is configured: ${modes.join('; ')}. Keep exactly one`);
   } else if (username || password) {
-    if (!username) issues.add(password!.from, '{from} is set but no user name: set DCOS_SECRETS_USERNAME (or --dcos-username)', 'dcosUsername');
+    if (!username)
+      issues.add(password!.from, '{from} is set but no user name: set DCOS_SECRETS_USERNAME (or --dcos-username)', 'dcosUsername');
     else if (username.value === '' && !username.failed) issues.add(username.from, 'the user name is empty', 'dcosUsername');
-    if (!password) issues.add(username!.from, '{from} is set but no password: set DCOS_SECRETS_PASSWORD or DCOS_SECRETS_PASSWORD_FILE (or --dcos-password-file)', 'dcosPassword');
+    if (!password)
+      issues.add(
+        username!.from,
+        '{from} is set but no password: set DCOS_SECRETS_PASSWORD or DCOS_SECRETS_PASSWORD_FILE (or --dcos-password-file)',
+        'dcosPassword',
+      );
     else if (password.value === '' && !password.failed) issues.add(password.from, 'the password is empty', 'dcosPassword');
     if (username?.value && password?.value) {
       login = { kind: 'password', uid: username.value, password: new SecretText(password.value) };
     }
   } else if (saUid || keyFile) {
-    if (!saUid) issues.add(keyFile!.from, '{from} is set but no account: set DCOS_SERVICE_ACCOUNT (or --dcos-service-account)', 'dcosServiceAccount');
-    if (!keyFile) issues.add(saUid!.from, '{from} is set but no key: set DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE (or --dcos-private-key-file)', 'dcosPrivateKeyFile');
+    if (!saUid)
+      issues.add(keyFile!.from, '{from} is set but no account: set DCOS_SERVICE_ACCOUNT (or --dcos-service-account)', 'dcosServiceAccount');
+    if (!keyFile)
+      issues.add(
+        saUid!.from,
+        '{from} is set but no key: set DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE (or --dcos-private-key-file)',
+        'dcosPrivateKeyFile',
+      );
     let key: KeyObject | undefined;
     if (keyFile) {
       const pem = readText(keyFile, 'dcosPrivateKeyFile');
@@ -229,7 +252,11 @@ export function buildDcosConfig(s: Settings, issues: Issues): DcosConfig | undef
         parsed = JSON.parse(credential.value);
       } catch {
         ok = false;
-        issues.add(from, '{from} is not JSON (expected {"uid","private_key","login_endpoint","scheme"} as made by dcos security secrets create-sa-secret)', 'dcosCredential');
+        issues.add(
+          from,
+          '{from} is not JSON (expected {"uid","private_key","login_endpoint","scheme"} as made by dcos security secrets create-sa-secret)',
+          'dcosCredential',
+        );
       }
     } else if (!credential.failed) {
       issues.add(from, '{from} is empty', 'dcosCredential');
@@ -270,8 +297,17 @@ export function buildDcosConfig(s: Settings, issues: Issues): DcosConfig | undef
     return undefined;
   }
   const parsed = DcosConfigSchema.safeParse({
-    url, loginUrl, loginUrlFrom, credentialLoginEndpoint, caFile: caSrc?.value, caPem, insecure, login,
-    cacheTtlSec: v.secretCacheTtl, maxStaleSec: v.secretMaxStale, timeoutSec: v.dcosTimeout,
+    url,
+    loginUrl,
+    loginUrlFrom,
+    credentialLoginEndpoint,
+    caFile: caSrc?.value,
+    caPem,
+    insecure,
+    login,
+    cacheTtlSec: v.secretCacheTtl,
+    maxStaleSec: v.secretMaxStale,
+    timeoutSec: v.dcosTimeout,
   } satisfies DcosConfigInput);
   if (!parsed.success) {
     // Only shapes and bounds here; zod's messages name paths, not values.

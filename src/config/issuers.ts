@@ -100,12 +100,18 @@ function buildIssuer(i: IssuerInput, abs: (p: string) => string, issues: Issues)
   const cfg: IssuerConfig = { name: i.name };
   if (i.usernameClaim) cfg.usernameClaim = i.usernameClaim;
   if (i.sharedSecret && i.sharedSecretFile) {
-    issues.note(`${i.sharedSecret.from} and ${i.sharedSecretFile.from}: give the shared secret or its file, not both`, i.sharedSecret.option);
+    issues.note(
+      `${i.sharedSecret.from} and ${i.sharedSecretFile.from}: give the shared secret or its file, not both`,
+      i.sharedSecret.option,
+    );
   }
   const secretField = i.sharedSecretFile ?? i.sharedSecret;
-  const secret = i.sharedSecretFile ? readFileText(abs(i.sharedSecretFile.value), i.sharedSecretFile.from, issues, i.sharedSecretFile.option)?.trim() : i.sharedSecret?.value;
+  const secret = i.sharedSecretFile
+    ? readFileText(abs(i.sharedSecretFile.value), i.sharedSecretFile.from, issues, i.sharedSecretFile.option)?.trim()
+    : i.sharedSecret?.value;
   if (secret !== undefined) {
-    if (secret.length < SHARED_SECRET_MIN) issues.add(secretField!.from, `the shared secret is shorter than ${SHARED_SECRET_MIN} characters`, secretField!.option);
+    if (secret.length < SHARED_SECRET_MIN)
+      issues.add(secretField!.from, `the shared secret is shorter than ${SHARED_SECRET_MIN} characters`, secretField!.option);
     cfg.sharedSecret = secret;
   }
   if (i.rsaPublicKeyFile) cfg.rsaPublicKeyPem = readPublicKey(i.rsaPublicKeyFile, 'rsa', abs, issues);

@@ -91,7 +91,8 @@ export function loadConfig(input: LoadInput): LoadResult {
       issues.add(s.from('backend'), `the backend socket is the proxy's own socket (${socket})`, 'backend');
     }
   }
-  const mountsRootGiven = s.level('mountsRoot') !== undefined ? v.mountsRoot : backend?.kind === 'local' ? path.join(backend.dir, 'mounts') : v.mountsRoot;
+  const mountsRootGiven =
+    s.level('mountsRoot') !== undefined ? v.mountsRoot : backend?.kind === 'local' ? path.join(backend.dir, 'mounts') : v.mountsRoot;
   const mountsRoot = path.posix.normalize(abs(mountsRootGiven)).replace(/\/+$/, '');
   if (mountsRoot === '' || mountsRoot === '/') issues.add(s.from('mountsRoot'), 'must be a folder below /, not / itself', 'mountsRoot');
 
@@ -209,10 +210,14 @@ export function bindingPrefix(raw: string, basePath: string | undefined): string
   if (base === '') return prefix;
   if (prefix === base || prefix.startsWith(`${base}/`)) return prefix;
   if (prefix === '' || base.startsWith(`${prefix}/`)) {
-    return { problem: `${JSON.stringify(raw)} is above the secrets base path ${JSON.stringify(base)}; write it relative to the base path (tenant-a) or in full (${base}/tenant-a)` };
+    return {
+      problem: `${JSON.stringify(raw)} is above the secrets base path ${JSON.stringify(base)}; write it relative to the base path (tenant-a) or in full (${base}/tenant-a)`,
+    };
   }
   if (absolute) {
-    return { problem: `${JSON.stringify(raw)} is outside the secrets base path ${JSON.stringify(base)}, so it could never match; write it under the base path` };
+    return {
+      problem: `${JSON.stringify(raw)} is outside the secrets base path ${JSON.stringify(base)}, so it could never match; write it under the base path`,
+    };
   }
   return `${base}/${prefix}`;
 }

@@ -7,7 +7,9 @@ export function configReferenceMarkdown(): string {
   const rows = [
     '| flag | environment | YAML key | default | meaning |',
     '|---|---|---|---|---|',
-    ...OPTIONS.map((o) => `| ${code(o.flag ? [o.flag] : [])} | ${code(o.env)} | ${code(o.yaml)} | ${esc(o.defaultText)} | ${esc(o.description)} |`),
+    ...OPTIONS.map(
+      (o) => `| ${code(o.flag ? [o.flag] : [])} | ${code(o.env)} | ${code(o.yaml)} | ${esc(o.defaultText)} | ${esc(o.description)} |`,
+    ),
   ];
   return rows.join('\n');
 }

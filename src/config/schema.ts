@@ -50,15 +50,13 @@ export const volumeSecretSchema = z
   .strict();
 
 /** DC/OS settings by their environment names; like every other level, an unknown name is an error. */
-export const dcosSectionSchema = z
-  .record(z.string(), z.union([z.string(), z.number(), z.boolean()]))
-  .superRefine((section, ctx) => {
-    for (const key of Object.keys(section)) {
-      if (!DCOS_YAML_KEYS.includes(key)) {
-        ctx.addIssue({ code: 'custom', path: [key], message: `not a DC/OS setting; known: ${DCOS_YAML_KEYS.join(', ')}` });
-      }
+export const dcosSectionSchema = z.record(z.string(), z.union([z.string(), z.number(), z.boolean()])).superRefine((section, ctx) => {
+  for (const key of Object.keys(section)) {
+    if (!DCOS_YAML_KEYS.includes(key)) {
+      ctx.addIssue({ code: 'custom', path: [key], message: `not a DC/OS setting; known: ${DCOS_YAML_KEYS.join(', ')}` });
     }
-  });
+  }
+});
 
 /** Top-level keys that are options: their values are checked by optionsSchema, naming the file and key. */
 const anyValue = z.unknown().optional();

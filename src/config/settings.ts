@@ -105,7 +105,10 @@ function fromText(kind: OptionKind, v: unknown): unknown {
       return v;
     }
     case 'list':
-      return s.split(',').map((x) => x.trim()).filter(Boolean);
+      return s
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean);
   }
 }
 
@@ -172,7 +175,11 @@ function checkFileDuplicates(rows: readonly OptionSpec[], input: SettingsInput, 
   for (const o of rows) {
     const keys = o.yaml.filter((k) => usable(file.values.get(k)));
     if (keys.length < 2) continue;
-    const values = keys.map((k) => (optionsSchema.shape[o.key] as z.ZodType).safeParse(k.startsWith('dcos.') ? fromText(o.kind, file.values.get(k)) : file.values.get(k)));
+    const values = keys.map((k) =>
+      (optionsSchema.shape[o.key] as z.ZodType).safeParse(
+        k.startsWith('dcos.') ? fromText(o.kind, file.values.get(k)) : file.values.get(k),
+      ),
+    );
     if (values.every((r) => r.success) && new Set(values.map((r) => JSON.stringify(r.data))).size > 1) {
       issues.add(file.name, `${keys.join(' and ')} differ: give the setting once`, o.key);
     }
@@ -180,7 +187,10 @@ function checkFileDuplicates(rows: readonly OptionSpec[], input: SettingsInput, 
 }
 
 /** One option from the flags and the environment alone, checked; undefined when not given or refused. */
-export function peekOption<K extends OptionKey>(key: K, input: Pick<SettingsInput, 'flags' | 'env'>): { value: OptionValues[K]; from: string } | undefined {
+export function peekOption<K extends OptionKey>(
+  key: K,
+  input: Pick<SettingsInput, 'flags' | 'env'>,
+): { value: OptionValues[K]; from: string } | undefined {
   const o = option(key);
   const g = given(o, input);
   if (!g) return undefined;

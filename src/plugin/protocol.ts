@@ -58,14 +58,21 @@ export function decodeBody(endpoint: Endpoint, body: Buffer): PluginRequest | un
     throw new ProxyError('BODY_INVALID', `${endpoint} body must be a JSON object`);
   }
   if (v === null || typeof v !== 'object' || Array.isArray(v)) {
-    throw new ProxyError('BODY_INVALID', `${endpoint} body must be a JSON object with a Name; got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`);
+    throw new ProxyError(
+      'BODY_INVALID',
+      `${endpoint} body must be a JSON object with a Name; got ${v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v}`,
+    );
   }
   const o = v as Record<string, unknown>;
   if (typeof o.Name !== 'string') {
-    throw new ProxyError('BODY_INVALID', `${endpoint} body needs "Name" as a string${o.Name === undefined ? '' : `, got ${o.Name === null ? 'null' : typeof o.Name}`}`);
+    throw new ProxyError(
+      'BODY_INVALID',
+      `${endpoint} body needs "Name" as a string${o.Name === undefined ? '' : `, got ${o.Name === null ? 'null' : typeof o.Name}`}`,
+    );
   }
   if (o.Name === '') throw new ProxyError('BODY_INVALID', `${endpoint} body has an empty "Name"`);
-  if (o.Name.length > MAX_NAME_LENGTH) throw new ProxyError('BODY_INVALID', `${endpoint} "Name" is longer than ${MAX_NAME_LENGTH} characters`);
+  if (o.Name.length > MAX_NAME_LENGTH)
+    throw new ProxyError('BODY_INVALID', `${endpoint} "Name" is longer than ${MAX_NAME_LENGTH} characters`);
   const req: PluginRequest = { Name: o.Name };
   if (endpoint === 'VolumeDriver.Create') req.Opts = o.Opts ?? null;
   if (endpoint === 'VolumeDriver.Mount' || endpoint === 'VolumeDriver.Unmount') {
@@ -74,7 +81,10 @@ export function decodeBody(endpoint: Endpoint, body: Buffer): PluginRequest | un
     if (o.ID !== undefined && o.ID !== null && o.ID !== '') {
       if (typeof o.ID !== 'string' || !MOUNT_ID_RE.test(o.ID)) {
         const shown = typeof o.ID === 'string' ? `${o.ID.length} characters that are not all lowercase hex` : `a ${typeof o.ID}`;
-        throw new ProxyError('BODY_INVALID', `${endpoint} "ID" must be 64 lowercase hex characters, as dockerd sends, or absent; got ${shown}; nothing was done`);
+        throw new ProxyError(
+          'BODY_INVALID',
+          `${endpoint} "ID" must be 64 lowercase hex characters, as dockerd sends, or absent; got ${shown}; nothing was done`,
+        );
       }
       req.ID = o.ID;
     }

@@ -129,7 +129,11 @@ function errBody(e: ProxyError): Record<string, unknown> {
  * `limits` overrides the connection limits (defaultConnectionLimits); setConnectionLimits changes
  * them later.
  */
-export function createPluginServer(handler: PluginHandler, onError?: (e: unknown) => void, limits: Partial<ConnectionLimits> = {}): http.Server {
+export function createPluginServer(
+  handler: PluginHandler,
+  onError?: (e: unknown) => void,
+  limits: Partial<ConnectionLimits> = {},
+): http.Server {
   let guard: ConnectionGuard | undefined = undefined;
   // Host is "" from dockerd 20.10 and plugin.moby.localhost from later ones; a client that sends
   // none at all would get node's bare 400 otherwise. Node's own header/request checks are off
@@ -243,7 +247,10 @@ class ConnectionGuard {
   private timer: NodeJS.Timeout | undefined;
   private last = performance.now();
 
-  constructor(private readonly server: http.Server, limits: ConnectionLimits) {
+  constructor(
+    private readonly server: http.Server,
+    limits: ConnectionLimits,
+  ) {
     this.limits = checkLimits(limits);
     this.applyCap();
     server.on('connection', (socket: net.Socket) => {
@@ -328,7 +335,8 @@ class ConnectionGuard {
       if (c.req && !c.req.complete) {
         // No 408 when a reply is already under way on this connection (it would corrupt it).
         const replying = c.open > 1 || c.res?.headersSent === true;
-        if (bodyTimeoutMs && now - c.bodySince >= bodyTimeoutMs) this.expire(c, `the request body did not arrive within ${seconds(bodyTimeoutMs)}`, !replying);
+        if (bodyTimeoutMs && now - c.bodySince >= bodyTimeoutMs)
+          this.expire(c, `the request body did not arrive within ${seconds(bodyTimeoutMs)}`, !replying);
       } else if (c.open > 0) {
         if (s.writableLength === 0) c.stallSince = undefined;
         else if (c.stallSince === undefined) c.stallSince = now;
@@ -347,7 +355,10 @@ class ConnectionGuard {
     if (reply && s.writable) {
       // dockerd reads Err from a non-200 reply and does not retry: better than a bare close,
       // after which it would resend the call with an empty body.
-      const body = JSON.stringify({ Err: new ProxyError('REQUEST_TIMEOUT', `${why}; nothing was done and the connection was closed`).toDockerText() }) + '\n';
+      const body =
+        JSON.stringify({
+          Err: new ProxyError('REQUEST_TIMEOUT', `${why}; nothing was done and the connection was closed`).toDockerText(),
+        }) + '\n';
       s.write(
         `HTTP/1.1 408 Request Timeout\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
       );

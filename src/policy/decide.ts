@@ -16,8 +16,7 @@ export const PXD_DEFAULT_ROLES: Record<string, Operation[]> = Object.freeze({
 export function decide(cfg: PolicyConfig, input: PolicyInput): Decision {
   const { operation, volumeName } = input;
   const roleTable = cfg.roles;
-  const grants = (role: string): boolean =>
-    Object.hasOwn(roleTable, role) && (roleTable[role] ?? []).includes(operation);
+  const grants = (role: string): boolean => Object.hasOwn(roleTable, role) && (roleTable[role] ?? []).includes(operation);
 
   // 1. Roles: allowed if any role grants the operation.
   const role = input.roles.find(grants);

@@ -85,7 +85,8 @@ export class AuthenticatedPipeline {
     a.parsed = parsed;
     assertExpressibleForPxd(parsed);
     const opts = a.endpoint === 'VolumeDriver.Create' ? parseOpts(a.req.Opts) : new Map<string, string>();
-    a.spec = a.endpoint === 'VolumeDriver.Create' ? createSpec(parsed, opts) : a.endpoint === 'VolumeDriver.Mount' ? mountSpec(parsed) : new Map();
+    a.spec =
+      a.endpoint === 'VolumeDriver.Create' ? createSpec(parsed, opts) : a.endpoint === 'VolumeDriver.Mount' ? mountSpec(parsed) : new Map();
     // A stand-in token here; the real one is read back again before forwarding. A Create by an
     // inline name must also make a Mount pxd can read.
     const trial = { volume: parsed.volumeName, token: TRIAL_TOKEN };
@@ -134,14 +135,20 @@ export class AuthenticatedPipeline {
       references: PXD_VOLUME_REFERENCE_KEYS.filter((k) => spec.has(k)).map((k) => ({ option: k, volumeName: spec.get(k)! })),
     });
     if (!decision.allow) {
-      throw new ProxyError(decision.code, `${decision.message} (${describeSource(token.source)}, user ${verified.username})`, { volume: volumeName });
+      throw new ProxyError(decision.code, `${decision.message} (${describeSource(token.source)}, user ${verified.username})`, {
+        volume: volumeName,
+      });
     }
   }
 
   /** Built, then read back as pxd will read it; sent only if pxd sees what was checked. */
   private async forward(a: Attempt, token: ResolvedToken, verified: VerifiedToken): Promise<Reply> {
     const parsed = a.parsed!;
-    const body = forwardedBody(a.operation, { volume: parsed.volumeName, token: token.value, spec: a.spec! }, a.endpoint === 'VolumeDriver.Mount' ? a.req.ID : undefined);
+    const body = forwardedBody(
+      a.operation,
+      { volume: parsed.volumeName, token: token.value, spec: a.spec! },
+      a.endpoint === 'VolumeDriver.Mount' ? a.req.ID : undefined,
+    );
     const undo = await this.bookkeeping.beforeForward(a.endpoint, a.req.Name, token.source);
     a.forwarded = true;
     let reply: Reply;

@@ -49,7 +49,8 @@ export class Bookkeeping {
   async afterDone(endpoint: Endpoint, dockerName: string, volumeName: string): Promise<void> {
     const { state } = this.deps;
     if (endpoint === 'VolumeDriver.Create') await this.bestEffort(state.remember(dockerName));
-    if (endpoint === 'VolumeDriver.Remove') await this.bestEffort(state.forget(dockerName, ...(dockerNamesByVolume(state).get(volumeName) ?? [])));
+    if (endpoint === 'VolumeDriver.Remove')
+      await this.bestEffort(state.forget(dockerName, ...(dockerNamesByVolume(state).get(volumeName) ?? [])));
   }
 
   private async bestEffort(write: Promise<void>, why = 'the state file was not updated; the request itself was done'): Promise<void> {

@@ -81,7 +81,10 @@ export class PassThrough {
       const err = asProxyError(e);
       // Backend briefly away (or babbling): a volume we know exists must not be reported absent (dockerd
       // would drop it from its records on restart). Unknown names get the error.
-      if ((err.code === 'BACKEND_UNREACHABLE' || err.code === 'BACKEND_TIMEOUT' || err.code === 'BACKEND_BAD_REPLY') && this.deps.state.get(req.Name)) {
+      if (
+        (err.code === 'BACKEND_UNREACHABLE' || err.code === 'BACKEND_TIMEOUT' || err.code === 'BACKEND_BAD_REPLY') &&
+        this.deps.state.get(req.Name)
+      ) {
         return this.getFromState(req.Name, err.code);
       }
       throw err;
@@ -94,7 +97,10 @@ export class PassThrough {
     const vol = reply.json?.Volume as Reply | undefined;
     if (!vol || typeof vol !== 'object') throw badReply(this.deps.backend.label, 'Get', reply);
     if (typeof vol.Name === 'string' && vol.Name !== req.Name) {
-      this.deps.logger.debug({ asked: redactName(req.Name), got: redactName(vol.Name) }, 'backend Get answered another Name; echoing the requested one');
+      this.deps.logger.debug(
+        { asked: redactName(req.Name), got: redactName(vol.Name) },
+        'backend Get answered another Name; echoing the requested one',
+      );
     }
     const out: Reply = { Name: req.Name, Mountpoint: this.displayMountpoint(req.Name, vol.Mountpoint) };
     if (typeof vol.CreatedAt === 'string') out.CreatedAt = vol.CreatedAt;

@@ -51,12 +51,7 @@ export interface SecretCacheStats {
 export const STALE_ON_DEFAULT: readonly ErrorCode[] = Object.freeze(staleServableCodes());
 
 /** Authoritative answers: the cached value must not be served any more. */
-const DROP_ON: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
-  'SECRET_NOT_FOUND',
-  'SECRET_FORBIDDEN',
-  'SECRET_NOT_TEXT',
-  'SECRET_EMPTY',
-]);
+const DROP_ON: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['SECRET_NOT_FOUND', 'SECRET_FORBIDDEN', 'SECRET_NOT_TEXT', 'SECRET_EMPTY']);
 
 /** A JWT's `exp` in ms since epoch, decoded WITHOUT verification (only to bound caching); undefined when not a JWT or no exp. */
 export function jwtExpiryMs(value: string): number | undefined {
@@ -74,7 +69,7 @@ export function cancelledError(path: string, reason: unknown): ProxyError {
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
   return new ProxyError(
     'SECRET_STORE_TIMEOUT',
-    `reading secret ${path} was abandoned before the secret store answered (${timedOut ? 'the caller\'s time ran out' : 'the request was cancelled'})`,
+    `reading secret ${path} was abandoned before the secret store answered (${timedOut ? "the caller's time ran out" : 'the request was cancelled'})`,
     { secretPath: path },
   );
 }

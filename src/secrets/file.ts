@@ -93,7 +93,8 @@ export class FileSecretStore implements SecretStore {
     const base = options.basePath?.replace(/^\/+|\/+$/g, '') || undefined;
     this.#basePath = base;
     this.#baseDir = base ? path.resolve(this.#root, base) : this.#root;
-    if (!this.#baseDir.startsWith(this.#root + path.sep) && this.#baseDir !== this.#root) throw new RangeError(`secrets base path ${base} is not below ${this.#root}`);
+    if (!this.#baseDir.startsWith(this.#root + path.sep) && this.#baseDir !== this.#root)
+      throw new RangeError(`secrets base path ${base} is not below ${this.#root}`);
     this.#fs = options.fs ?? nodeFs;
     this.#now = options.now ?? Date.now;
     this.#entries = new LRUCache<string, Entry>({ max: options.maxEntries ?? 1000 });
@@ -170,7 +171,11 @@ export class FileSecretStore implements SecretStore {
     const prefix = baseReal.endsWith(path.sep) ? baseReal : baseReal + path.sep;
     if (real.startsWith(prefix)) return;
     if (this.#basePath) {
-      throw new ProxyError('SECRET_PATH_OUTSIDE_BASE', `secret ${secretPath} resolves outside the base path ${this.#basePath} (through a symlink)`, { secretPath });
+      throw new ProxyError(
+        'SECRET_PATH_OUTSIDE_BASE',
+        `secret ${secretPath} resolves outside the base path ${this.#basePath} (through a symlink)`,
+        { secretPath },
+      );
     }
     throw new ProxyError('SECRET_NOT_FOUND', `secret ${secretPath} resolves outside ${this.#root}`, { secretPath });
   }

@@ -31,7 +31,11 @@ function refuseAsFile(secretPath: string): RefuseSecret {
       case 'empty':
         return new ProxyError('SECRET_EMPTY', `secret ${secretPath} is empty: store the token in it`, d);
       case 'json':
-        return new ProxyError('SECRET_NOT_TEXT', `secret ${secretPath} holds JSON, not a token: store the raw JWT as the secret's value`, d);
+        return new ProxyError(
+          'SECRET_NOT_TEXT',
+          `secret ${secretPath} holds JSON, not a token: store the raw JWT as the secret's value`,
+          d,
+        );
       case 'binary':
       case 'control':
         return new ProxyError('SECRET_NOT_TEXT', `secret ${secretPath} holds binary data, not a token`, d);

@@ -165,7 +165,11 @@ export class StateStore {
     if (this.volumes.size + this.pendingLearn.size >= this.maxLearned) {
       if (!this.fullReported) {
         this.fullReported = true;
-        onError?.(new Error(`the state file holds ${this.volumes.size} entries, the most kept for names seen only through Get; further such names are not recorded`));
+        onError?.(
+          new Error(
+            `the state file holds ${this.volumes.size} entries, the most kept for names seen only through Get; further such names are not recorded`,
+          ),
+        );
       }
       return;
     }

@@ -6,7 +6,7 @@
 import { createPrivateKey, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { parseDocument } from 'yaml';
-import { algorithmsOf, ecCurveOf, importSharedSecret } from './keys.js';
+import { algorithmsOf, ecCurveOf, importSharedSecret, keyOfType } from './keys.js';
 
 /** The auth config file of `pxctl auth token generate --auth-config`. */
 export interface AuthConfigClaims {
@@ -73,20 +73,17 @@ function defaultSubject(name: string, email: string): string {
 function signingKey(key: GenerateKey, algorithm: string | undefined): { key: KeyObject; alg: string } {
   if (key === null || typeof key !== 'object') throw new Error('token generation: no signing key given');
   if ('sharedSecret' in key) {
-    return { key: importSharedSecret(key.sharedSecret, 'token generation'), alg: pickAlg(algorithm, algorithmsOf('hs'), 'a shared secret') };
+    return {
+      key: importSharedSecret(key.sharedSecret, 'token generation'),
+      alg: pickAlg(algorithm, algorithmsOf('hs'), 'a shared secret'),
+    };
   }
   if ('rsaPrivateKeyPem' in key) {
-    const k = importPrivatePem(key.rsaPrivateKeyPem, 'RSA');
-    if (k.asymmetricKeyType !== 'rsa') {
-      throw new Error(`token generation: the RSA private key PEM holds a ${k.asymmetricKeyType ?? 'unknown'} key, not an RSA key`);
-    }
+    const k = keyOfType(importPrivatePem(key.rsaPrivateKeyPem, 'RSA'), 'rsa', 'token generation: the RSA private key');
     return { key: k, alg: pickAlg(algorithm, algorithmsOf('rsa'), 'an RSA key') };
   }
   if ('ecdsaPrivateKeyPem' in key) {
-    const k = importPrivatePem(key.ecdsaPrivateKeyPem, 'ECDSA');
-    if (k.asymmetricKeyType !== 'ec') {
-      throw new Error(`token generation: the ECDSA private key PEM holds a ${k.asymmetricKeyType ?? 'unknown'} key, not an EC key`);
-    }
+    const k = keyOfType(importPrivatePem(key.ecdsaPrivateKeyPem, 'ECDSA'), 'ec', 'token generation: the ECDSA private key');
     const curve = ecCurveOf(k);
     if (!curve) throw new Error('token generation: the ECDSA key is on an unsupported curve (use P-256, P-384 or P-521)');
     return { key: k, alg: pickAlg(algorithm, [curve.alg], 'this ECDSA key') };

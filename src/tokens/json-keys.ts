@@ -144,7 +144,8 @@ function stringEnd(text: string, start: number): number {
   let i = start + 1;
   while (i < n) {
     const c = text.charCodeAt(i);
-    if (c === 0x5c) i += 2; // a backslash escapes the next character (\uXXXX: its hex digits are plain)
+    if (c === 0x5c)
+      i += 2; // a backslash escapes the next character (\uXXXX: its hex digits are plain)
     else if (c === 0x22) return i + 1;
     else i++;
   }
@@ -213,4 +214,3 @@ function foldRune(ch: string): string {
   }
   return ch;
 }
-

@@ -33,7 +33,8 @@ export class RemoteKeys {
   /** The jose key resolver, after discovery if needed. Throws an Error with a readable message. */
   async resolver(): Promise<JWTVerifyGetKey> {
     if (this.set) return this.set;
-    if (Date.now() - this.lastFailure < COOLDOWN_MS) throw new Error(`the OpenID configuration of ${this.opts.issuer} could not be fetched recently; retrying after a cooldown`);
+    if (Date.now() - this.lastFailure < COOLDOWN_MS)
+      throw new Error(`the OpenID configuration of ${this.opts.issuer} could not be fetched recently; retrying after a cooldown`);
     return this.discovery.join('discovery', () =>
       this.discover().then(
         (set) => {

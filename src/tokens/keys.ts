@@ -8,9 +8,15 @@ import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 
 /** Every algorithm pxd accepts, by family. */
 export const ALGORITHMS = {
-  HS256: 'hs', HS384: 'hs', HS512: 'hs',
-  RS256: 'rsa', RS384: 'rsa', RS512: 'rsa',
-  ES256: 'ec', ES384: 'ec', ES512: 'ec',
+  HS256: 'hs',
+  HS384: 'hs',
+  HS512: 'hs',
+  RS256: 'rsa',
+  RS384: 'rsa',
+  RS512: 'rsa',
+  ES256: 'ec',
+  ES384: 'ec',
+  ES512: 'ec',
 } as const;
 export type Alg = keyof typeof ALGORITHMS;
 export type Family = (typeof ALGORITHMS)[Alg];
@@ -46,12 +52,18 @@ export function importSharedSecret(secret: unknown, where: string): KeyObject {
   return createSecretKey(Buffer.from(secret, 'utf8'));
 }
 
+/** `key` when it is an RSA or an EC key as asked; `what` names it in the message, e.g. "issuer dcos: the RSA public key". */
+export function keyOfType(key: KeyObject, type: 'rsa' | 'ec', what: string): KeyObject {
+  if (key.asymmetricKeyType !== type) {
+    throw new Error(`${what} PEM holds a ${key.asymmetricKeyType ?? 'unknown'} key, not an ${type.toUpperCase()} key`);
+  }
+  return key;
+}
+
 /** An RSA public key of at least MIN_RSA_BITS bits. */
 export function importRsaPublicKey(pem: unknown, where: string): KeyObject {
-  const key = importPublicPem(pem, `${where}: the RSA public key`);
-  if (key.asymmetricKeyType !== 'rsa') {
-    throw new Error(`${where}: the RSA public key PEM holds a ${key.asymmetricKeyType ?? 'unknown'} key, not an RSA key`);
-  }
+  const what = `${where}: the RSA public key`;
+  const key = keyOfType(importPublicPem(pem, what), 'rsa', what);
   const bits = key.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < MIN_RSA_BITS) {
     throw new Error(`${where}: the RSA public key has ${bits} bits; at least ${MIN_RSA_BITS} are required`);
@@ -61,10 +73,8 @@ export function importRsaPublicKey(pem: unknown, where: string): KeyObject {
 
 /** An ECDSA public key on P-256, P-384 or P-521, with the one algorithm its curve allows. */
 export function importEcdsaPublicKey(pem: unknown, where: string): { key: KeyObject; alg: Alg; curve: string } {
-  const key = importPublicPem(pem, `${where}: the ECDSA public key`);
-  if (key.asymmetricKeyType !== 'ec') {
-    throw new Error(`${where}: the ECDSA public key PEM holds a ${key.asymmetricKeyType ?? 'unknown'} key, not an EC key`);
-  }
+  const what = `${where}: the ECDSA public key`;
+  const key = keyOfType(importPublicPem(pem, what), 'ec', what);
   const curve = ecCurveOf(key);
   if (!curve) {
     throw new Error(`${where}: the ECDSA public key is on an unsupported curve (use P-256, P-384 or P-521)`);

@@ -9,15 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { RemoteKeys } from './jwks.js';
 import { findJsonKeyProblem, type JsonKeyProblem } from './json-keys.js';
-import {
-  ACCEPTED_ALGS,
-  ALGORITHMS,
-  importEcdsaPublicKey,
-  importRsaPublicKey,
-  importSharedSecret,
-  type Alg,
-  type Family,
-} from './keys.js';
+import { ACCEPTED_ALGS, ALGORITHMS, importEcdsaPublicKey, importRsaPublicKey, importSharedSecret, type Alg, type Family } from './keys.js';
 import { VerifiedTokenCache, type VerifierStats } from './verified-cache.js';
 
 import { ProxyError, type DetailsParam, type ErrorCode, type ProxyErrorDetails } from '../errors.js';
@@ -165,9 +157,13 @@ export class TokenVerifier {
       fail('TOKEN_ALG_UNSUPPORTED', `${src} has no "alg" header; accepted algorithms: ${ACCEPTED_ALGS}`);
     }
     if (typeof rawAlg !== 'string' || !Object.hasOwn(ALGORITHMS, rawAlg)) {
-      fail('TOKEN_ALG_UNSUPPORTED', `${src} is signed with algorithm ${quote(rawAlg)}, which is not accepted (accepted: ${ACCEPTED_ALGS})`, {
-        algorithm: typeof rawAlg === 'string' ? truncate(rawAlg) : undefined,
-      });
+      fail(
+        'TOKEN_ALG_UNSUPPORTED',
+        `${src} is signed with algorithm ${quote(rawAlg)}, which is not accepted (accepted: ${ACCEPTED_ALGS})`,
+        {
+          algorithm: typeof rawAlg === 'string' ? truncate(rawAlg) : undefined,
+        },
+      );
     }
     const alg = rawAlg as Alg;
     const family = ALGORITHMS[alg];
@@ -206,9 +202,11 @@ export class TokenVerifier {
       });
     }
     if (family === 'ec' && keys.ec && keys.ec.alg !== alg) {
-      fail('TOKEN_SIGNATURE_INVALID',
+      fail(
+        'TOKEN_SIGNATURE_INVALID',
         `${src}: the token is signed with ${alg} but the ECDSA public key of issuer ${iss} is on curve ${keys.ec.curve} (${keys.ec.alg})`,
-        { issuer: iss, algorithm: alg });
+        { issuer: iss, algorithm: alg },
+      );
     }
 
     // 5 + 6. Signature (restricted to this one algorithm), then exp/nbf on our clock.
@@ -224,9 +222,13 @@ export class TokenVerifier {
     }
     // jose does not reject an iat in the future: pxd does.
     if (typeof claims.iat === 'number' && claims.iat > epochSec(nowMs) + this.#toleranceSec) {
-      fail('TOKEN_NOT_YET_VALID', `${src} was issued in the future (iat ${isoSeconds(claims.iat)}); check the clocks of the token issuer and this host`, {
-        claim: 'iat',
-      });
+      fail(
+        'TOKEN_NOT_YET_VALID',
+        `${src} was issued in the future (iat ${isoSeconds(claims.iat)}); check the clocks of the token issuer and this host`,
+        {
+          claim: 'iat',
+        },
+      );
     }
 
     // 7. Required claims, then the types of the claims pxd reads.
@@ -250,9 +252,13 @@ export class TokenVerifier {
     const usernameClaim = keys.config.usernameClaim ?? this.#usernameClaim;
     const username = claims[usernameClaim];
     if (typeof username !== 'string' || username === '') {
-      fail('TOKEN_USERNAME_EMPTY', `${src}: the username claim ${usernameClaim} is ${username === undefined ? 'missing' : 'empty'}; pxd needs it to identify the volume owner`, {
-        claim: usernameClaim,
-      });
+      fail(
+        'TOKEN_USERNAME_EMPTY',
+        `${src}: the username claim ${usernameClaim} is ${username === undefined ? 'missing' : 'empty'}; pxd needs it to identify the volume owner`,
+        {
+          claim: usernameClaim,
+        },
+      );
     }
 
     // 9. roles and groups: arrays of strings (absent or null → none, as pxd decodes them).
@@ -307,9 +313,13 @@ export class TokenVerifier {
         break;
       case 'ERR_JWT_CLAIM_VALIDATION_FAILED':
         if (typeof claim === 'string' && reason === 'check_failed' && claim === 'nbf') {
-          fail('TOKEN_NOT_YET_VALID', `${src} is not valid before ${isoSeconds(claims.nbf as number)} (nbf); check the clocks of the token issuer and this host`, {
-            claim: 'nbf',
-          });
+          fail(
+            'TOKEN_NOT_YET_VALID',
+            `${src} is not valid before ${isoSeconds(claims.nbf as number)} (nbf); check the clocks of the token issuer and this host`,
+            {
+              claim: 'nbf',
+            },
+          );
         }
         if (claim === 'exp' || claim === 'iat' || claim === 'nbf') {
           fail('TOKEN_CLAIM_INVALID', `${src}: claim ${claim} must be a number (seconds since the epoch)`, { claim });
@@ -318,7 +328,10 @@ export class TokenVerifier {
       case 'ERR_JWS_INVALID':
       case 'ERR_JWT_INVALID':
       case 'ERR_JOSE_NOT_SUPPORTED':
-        fail('TOKEN_MALFORMED', `${src} is not a well-formed JWT for pxd: its header uses JWS extensions that are not supported (crit, b64)`);
+        fail(
+          'TOKEN_MALFORMED',
+          `${src} is not a well-formed JWT for pxd: its header uses JWS extensions that are not supported (crit, b64)`,
+        );
         break;
       case 'ERR_JOSE_ALG_NOT_ALLOWED':
         fail('TOKEN_ALG_UNSUPPORTED', `${src} is signed with algorithm ${quote(alg)}, which is not accepted (accepted: ${ACCEPTED_ALGS})`);
@@ -327,7 +340,11 @@ export class TokenVerifier {
         break;
       case 'ERR_JWKS_NO_MATCHING_KEY':
       case 'ERR_JWKS_MULTIPLE_MATCHING_KEYS':
-        fail('TOKEN_SIGNATURE_INVALID', `${src}: no key of issuer ${iss} matches the token (${alg}, kid ${quote((e as { kid?: unknown }).kid ?? 'none')}); the issuer may have rotated keys not yet published`, { issuer: iss, algorithm: alg });
+        fail(
+          'TOKEN_SIGNATURE_INVALID',
+          `${src}: no key of issuer ${iss} matches the token (${alg}, kid ${quote((e as { kid?: unknown }).kid ?? 'none')}); the issuer may have rotated keys not yet published`,
+          { issuer: iss, algorithm: alg },
+        );
         break;
       case 'ERR_JWKS_TIMEOUT':
       case 'ERR_JWKS_INVALID':
@@ -337,10 +354,14 @@ export class TokenVerifier {
       default:
         break;
     }
-    return fail('TOKEN_SIGNATURE_INVALID', `${src}: the signature does not verify with the ${FAMILY_KEY_TEXT[family]} of issuer ${iss} (${alg})`, {
-      issuer: iss,
-      algorithm: alg,
-    });
+    return fail(
+      'TOKEN_SIGNATURE_INVALID',
+      `${src}: the signature does not verify with the ${FAMILY_KEY_TEXT[family]} of issuer ${iss} (${alg})`,
+      {
+        issuer: iss,
+        algorithm: alg,
+      },
+    );
   }
 }
 
@@ -385,16 +406,24 @@ function keyProblem(src: string, part: 'header' | 'payload', p: JsonKeyProblem, 
   switch (p.kind) {
     case 'duplicate':
       if (p.within === undefined) {
-        return fail('TOKEN_MALFORMED', `${lead} gives the ${what} ${keyName(p.key)} twice; each ${what} may appear only once`, detail(p.key));
+        return fail(
+          'TOKEN_MALFORMED',
+          `${lead} gives the ${what} ${keyName(p.key)} twice; each ${what} may appear only once`,
+          detail(p.key),
+        );
       }
-      return fail('TOKEN_MALFORMED',
+      return fail(
+        'TOKEN_MALFORMED',
         `${lead} gives the key ${keyName(p.key)} twice inside the ${what} ${keyName(p.within)}; a key may appear only once in an object`,
-        detail(p.within));
+        detail(p.within),
+      );
     case 'fold':
-      return fail('TOKEN_MALFORMED',
+      return fail(
+        'TOKEN_MALFORMED',
         `${lead} has the claims ${keyName(p.first)} and ${keyName(p.second)}, whose names differ only in letter case; ` +
           'pxd reads claim names regardless of case, so it could take another value than the one checked here. Give each claim once',
-        { claim: truncate(p.first), claims: [truncate(p.first), truncate(p.second)] });
+        { claim: truncate(p.first), claims: [truncate(p.first), truncate(p.second)] },
+      );
     case 'depth':
       return fail('TOKEN_MALFORMED', `${lead} nests objects or arrays more than ${p.limit} levels deep`);
     case 'syntax':

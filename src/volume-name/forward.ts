@@ -48,19 +48,31 @@ export function createSpec(parsed: ParsedName, opts: ReadonlyMap<string, string>
   for (const [key, value] of opts) {
     if (key === NAME_KEY) {
       // The volume is the one given to docker: pxd could otherwise store another name than the one checked.
-      throw new ProxyError('OPTS_INVALID', `-o name=... is not accepted for volume ${parsed.volumeName}: the volume name is the one given to docker (--name)`, { volume: parsed.volumeName });
+      throw new ProxyError(
+        'OPTS_INVALID',
+        `-o name=... is not accepted for volume ${parsed.volumeName}: the volume name is the one given to docker (--name)`,
+        { volume: parsed.volumeName },
+      );
     }
     if (PROXY_OPTS_KEYS.has(key)) continue;
     const inName = spec.get(key);
     if (inName !== undefined && inName !== value) {
-      throw new ProxyError('OPTS_INVALID', `option ${quote(key, 40)} is given both in the volume name and with -o, with different values; give it once`, { volume: parsed.volumeName });
+      throw new ProxyError(
+        'OPTS_INVALID',
+        `option ${quote(key, 40)} is given both in the volume name and with -o, with different values; give it once`,
+        { volume: parsed.volumeName },
+      );
     }
     spec.set(key, value);
     from.set(key, `-o ${key}`);
   }
   for (const [a, b] of EXCLUSIVE) {
     if (spec.has(a) && spec.has(b)) {
-      throw new ProxyError('OPTS_INVALID', `${from.get(a)} and ${from.get(b)} are both given; pxd applies them in no fixed order, so give only one`, { volume: parsed.volumeName });
+      throw new ProxyError(
+        'OPTS_INVALID',
+        `${from.get(a)} and ${from.get(b)} are both given; pxd applies them in no fixed order, so give only one`,
+        { volume: parsed.volumeName },
+      );
     }
   }
   return spec;
@@ -80,7 +92,9 @@ export function mountSpec(parsed: ParsedName): Map<string, string> {
 export function forwardedBody(operation: PxdOperation, checked: CheckedRequest, id?: string): ForwardedBody {
   // The token is never quoted; a ',' would end it early inside the Name.
   if (checked.token === '' || (operation !== 'create' && checked.token.includes(','))) {
-    throw new ProxyError('TOKEN_MALFORMED', 'the token is empty or contains "," and cannot be sent inside the volume name', { volume: checked.volume });
+    throw new ProxyError('TOKEN_MALFORMED', 'the token is empty or contains "," and cannot be sent inside the volume name', {
+      volume: checked.volume,
+    });
   }
   let body: ForwardedBody;
   if (operation === 'create') {

@@ -1,12 +1,6 @@
 /** Public API of the volume-name module (tokenizer, Opts, secret paths, forwarding, redaction). */
 export * from './types.js';
-export {
-  parseName,
-  assertExpressibleForPxd,
-  DEFAULT_MAX_NAME_LENGTH,
-  DEFAULT_MAX_TOKEN_LENGTH,
-  type NameLimits,
-} from './parse.js';
+export { parseName, assertExpressibleForPxd, DEFAULT_MAX_NAME_LENGTH, DEFAULT_MAX_TOKEN_LENGTH, type NameLimits } from './parse.js';
 export { parseOpts } from './opts.js';
 export { resolveSecretPath, secretPathSegments, MAX_SECRET_PATH_LENGTH, type SecretPathInput } from './secret-path.js';
 export { serializeOptions, redactName, KEY_RE } from './serialize.js';

@@ -30,10 +30,7 @@ export function parseOpts(opts: unknown, limits: Pick<NameLimits, 'maxTokenLengt
       throw new ProxyError('OPTS_INVALID', `volume option ${quote(key)} must be a string, not ${describeType(value)}`);
     }
     if (key === TOKEN_KEY && value.length > maxToken) {
-      throw new ProxyError(
-        'TOKEN_TOO_LARGE',
-        `the token option is ${value.length} characters long; at most ${maxToken} are accepted`,
-      );
+      throw new ProxyError('TOKEN_TOO_LARGE', `the token option is ${value.length} characters long; at most ${maxToken} are accepted`);
     }
     out.set(key, value);
   }

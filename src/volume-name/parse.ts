@@ -6,14 +6,7 @@
  */
 import { ProxyError } from '../errors.js';
 import { KEY_RE, describeChar, firstBadChar, quote } from './serialize.js';
-import {
-  NAME_KEY,
-  PXD_NAME_RE,
-  TOKEN_KEY,
-  TOKEN_SECRET_KEY,
-  TOKEN_SECRET_NAMESPACE_KEY,
-  type ParsedName,
-} from './types.js';
+import { NAME_KEY, TOKEN_KEY, TOKEN_SECRET_KEY, TOKEN_SECRET_NAMESPACE_KEY, type ParsedName } from './types.js';
 
 export interface NameLimits {
   /** Longest volume name accepted for pxd (default 191: 255 minus the 64 hex ID pxd appends to the mount dir). */
@@ -133,7 +126,7 @@ export function assertExpressibleForPxd(parsed: ParsedName, limits: NameLimits =
       throw new ProxyError(
         'NAME_UNSUPPORTED',
         `the volume name ${quote(name)} contains ${describeChar(bad.ch)} at position ${bad.position}; ` +
-          'to authenticate it the proxy must send name=<volume>,token=... to pxd, and pxd\'s name= only accepts [0-9A-Za-z_-]',
+          "to authenticate it the proxy must send name=<volume>,token=... to pxd, and pxd's name= only accepts [0-9A-Za-z_-]",
         details,
       );
     }

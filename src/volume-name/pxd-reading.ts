@@ -206,7 +206,8 @@ export function readRequestAsPxd(operation: PxdOperation, body: ForwardedBody): 
   if (fromName.token) token = { from: 'name-token', value: fromName.token.value };
   else if (typeof opts[TOKEN_KEY] === 'string' && opts[TOKEN_KEY] !== '') token = { from: 'opts-token', value: opts[TOKEN_KEY] };
   else if (fromName.tokenSecret) token = { from: 'name-secret', value: fromName.tokenSecret.value };
-  else if (typeof opts[TOKEN_SECRET_KEY] === 'string' && opts[TOKEN_SECRET_KEY] !== '') token = { from: 'opts-secret-as-token', value: opts[TOKEN_SECRET_KEY] };
+  else if (typeof opts[TOKEN_SECRET_KEY] === 'string' && opts[TOKEN_SECRET_KEY] !== '')
+    token = { from: 'opts-secret-as-token', value: opts[TOKEN_SECRET_KEY] };
 
   const spec = new Map<string, string>();
   const foundAt = new Map<string, number>();
@@ -268,7 +269,8 @@ export function assertPxdReadsAsChecked(operation: PxdOperation, body: Forwarded
     const want = checked.spec.get(key);
     if (want === value) continue;
     const where = whereIn(body.Name, reading.foundAt.get(key));
-    if (want === undefined) refuse(`pxd would read option ${quote(key, 40)}=${shownValue(key, value)}, which the proxy did not check${where}`);
+    if (want === undefined)
+      refuse(`pxd would read option ${quote(key, 40)}=${shownValue(key, value)}, which the proxy did not check${where}`);
     const reader = READER_BY_KEY.get(key);
     const cut = reader && !reader.whole.test(want!) ? ` (pxd reads ${key} in a volume name as ${reader.valueClass})` : '';
     refuse(`pxd would read option ${quote(key, 40)} as ${shownValue(key, value)}, not ${shownValue(key, want!)}${cut}${where}`);

@@ -38,7 +38,9 @@ function normalize(value: unknown, what: string): Normalized {
   // pxd takes `-o token_secret=<jwt>` as the token itself, so users pass tokens here. A token
   // is refused before any check that would quote it, and never sent to a store as a path.
   if (JWT_LIKE_RE.test(value)) {
-    throw invalid(`${what} holds a token (a JWT), not a secret path; store the token in the secret store and give its path, or pass the JWT itself as the inline token option`);
+    throw invalid(
+      `${what} holds a token (a JWT), not a secret path; store the token in the secret store and give its path, or pass the JWT itself as the inline token option`,
+    );
   }
   if (value.length > MAX_SECRET_PATH_LENGTH) {
     throw invalid(`${what} is ${value.length} characters long; at most ${MAX_SECRET_PATH_LENGTH} are accepted`);

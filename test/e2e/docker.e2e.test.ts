@@ -7,7 +7,18 @@
  * they are missing. In CI (CI=true) it fails when it cannot run; elsewhere it is skipped, loudly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
@@ -118,7 +129,8 @@ if (!availability.ok) {
   const refersTo = (listed: string, short: string) => listed === short || new RegExp(`(^|,)name=${short}(,|$)`).test(listed);
   const isListed = (names: string[], short: string) => names.some((n) => refersTo(n, short));
   const forwarded = (endpoint: string) => pxd!.requests.filter((r) => r.endpoint === `/VolumeDriver.${endpoint}`);
-  const lastForwarded = (endpoint: string) => forwarded(endpoint).at(-1)?.parsed as { Name: string; ID?: string; Opts?: Record<string, string> | null } | undefined;
+  const lastForwarded = (endpoint: string) =>
+    forwarded(endpoint).at(-1)?.parsed as { Name: string; ID?: string; Opts?: Record<string, string> | null } | undefined;
 
   /** The failing docker command printed the proxy's own text, as the daemon relays it. */
   function expectRefusal(r: RunResult, re: RegExp) {
@@ -127,7 +139,10 @@ if (!availability.ok) {
     expect(r.stderr).toMatch(re);
   }
 
-  function expectNoSecrets(text: string, which: Array<keyof typeof tokens> = ['user1', 'user2', 'viewer', 'expired', 'otherIssuer', 'admin']) {
+  function expectNoSecrets(
+    text: string,
+    which: Array<keyof typeof tokens> = ['user1', 'user2', 'viewer', 'expired', 'otherIssuer', 'admin'],
+  ) {
     for (const k of which) {
       const t = tokens[k];
       expect(text, `token of ${k}`).not.toContain(t);
@@ -292,8 +307,12 @@ if (!availability.ok) {
 
       // dockerd 20.10 mounts twice per container (create: copy the image's /data into the new volume; start),
       // each time with a fresh 64-hex ID, and unmounts each with the same ID.
-      const mounts = forwarded('Mount').slice(before).map((m) => m.parsed as { Name: string; ID: string });
-      const unmounts = forwarded('Unmount').slice(unmountsBefore).map((m) => m.parsed as { Name: string; ID: string });
+      const mounts = forwarded('Mount')
+        .slice(before)
+        .map((m) => m.parsed as { Name: string; ID: string });
+      const unmounts = forwarded('Unmount')
+        .slice(unmountsBefore)
+        .map((m) => m.parsed as { Name: string; ID: string });
       expect(mounts.length).toBeGreaterThanOrEqual(2);
       const ids = mounts.map((m) => m.ID);
       for (const id of ids) expect(id).toMatch(/^[0-9a-f]{64}$/);
@@ -357,7 +376,7 @@ if (!availability.ok) {
       expect(pxd!.lastToken('Mount')).toBe(tokens.user1);
     }, 120_000);
 
-    it('5. denials reach the docker CLI as the proxy\'s precise text', async () => {
+    it("5. denials reach the docker CLI as the proxy's precise text", async () => {
       const create = (name: string) => dk(['volume', 'create', '-d', PLUGIN_NAME, '--name', name]);
       const createsBefore = forwarded('Create').length;
 
@@ -368,13 +387,22 @@ if (!availability.ok) {
       );
 
       const issuer = await create('token_secret=pwx/secrets/other-issuer,name=e2');
-      expectRefusal(issuer, /create token_secret=pwx\/secrets\/other-issuer,name=e2: pxd-auth TOKEN_ISSUER_UNTRUSTED: .*issuer "other\.issuer" is not trusted \(trusted: portworx\.com\)/);
+      expectRefusal(
+        issuer,
+        /create token_secret=pwx\/secrets\/other-issuer,name=e2: pxd-auth TOKEN_ISSUER_UNTRUSTED: .*issuer "other\.issuer" is not trusted \(trusted: portworx\.com\)/,
+      );
 
       const viewer = await create('token_secret=pwx/secrets/viewer-token,name=e3');
-      expectRefusal(viewer, /create token_secret=pwx\/secrets\/viewer-token,name=e3: pxd-auth POLICY_ROLE_DENIED: role system\.view may not create volumes/);
+      expectRefusal(
+        viewer,
+        /create token_secret=pwx\/secrets\/viewer-token,name=e3: pxd-auth POLICY_ROLE_DENIED: role system\.view may not create volumes/,
+      );
 
       const missing = await create('token_secret=pwx/secrets/missing-token,name=e4');
-      expectRefusal(missing, /create token_secret=pwx\/secrets\/missing-token,name=e4: pxd-auth SECRET_NOT_FOUND: .*pwx\/secrets\/missing-token/);
+      expectRefusal(
+        missing,
+        /create token_secret=pwx\/secrets\/missing-token,name=e4: pxd-auth SECRET_NOT_FOUND: .*pwx\/secrets\/missing-token/,
+      );
       expect(dcos!.counters.secretGets.get('pwx/secrets/missing-token')).toBeGreaterThanOrEqual(1);
 
       const forbidden = await create('token_secret=pwx/restricted/admin-token,name=e5');
@@ -410,7 +438,7 @@ if (!availability.ok) {
       for (const r of [expired, issuer, viewer, missing, forbidden, steal]) expectNoSecrets(r.stdout + r.stderr);
     }, 120_000);
 
-    it('6. docker volume rm goes through the proxy; removing another user\'s volume is refused', async () => {
+    it("6. docker volume rm goes through the proxy; removing another user's volume is refused", async () => {
       const v2 = `token=${tokens.user3},name=v2`;
       await dkOk(['volume', 'rm', v2]);
       expect(pxd!.volumes.has('v2')).toBe(false);
@@ -421,12 +449,18 @@ if (!availability.ok) {
 
       // `docker volume ls` shows pxd's short name; removing by that name carries no token at all.
       const short = await dk(['volume', 'rm', 'myvol1']);
-      expectRefusal(short, /remove myvol1: pxd-auth TOKEN_MISSING: no token for remove of volume myvol1: .*name it token_secret=<path>,name=myvol1/);
+      expectRefusal(
+        short,
+        /remove myvol1: pxd-auth TOKEN_MISSING: no token for remove of volume myvol1: .*name it token_secret=<path>,name=myvol1/,
+      );
       expect(pxd!.volumes.has('myvol1')).toBe(true);
 
       // dockerd knows STEAL (step 5): removing it carries user2's token to user1's volume.
       const r = await dk(['volume', 'rm', STEAL]);
-      expectRefusal(r, /remove token_secret=pwx\/secrets\/user2-token,name=myvol1: pxd-auth BACKEND_(ERROR|DENIED): volume myvol1 .*another user.*id\/user2/);
+      expectRefusal(
+        r,
+        /remove token_secret=pwx\/secrets\/user2-token,name=myvol1: pxd-auth BACKEND_(ERROR|DENIED): volume myvol1 .*another user.*id\/user2/,
+      );
       expect(pxd!.volumes.has('myvol1')).toBe(true);
       expect(pxd!.lastToken('Remove')).toBe(tokens.user2);
       // user1's volume and data are still there.
@@ -475,7 +509,10 @@ if (!availability.ok) {
         expect(restartLog).not.toMatch(/Error restoring volume|pxd-auth [A-Z_]+:/);
         // DC/OS really is down: a token that is not cached cannot be read, and the user is told why.
         const outage = await dk(['volume', 'create', '-d', PLUGIN_NAME, '--name', 'token_secret=pwx/secrets/outage-token,name=outage']);
-        expectRefusal(outage, /create token_secret=pwx\/secrets\/outage-token,name=outage: pxd-auth SECRET_STORE_UNAVAILABLE: create of volume outage: DC\/OS at https:\/\/127\.0\.0\.1:\d+ is unreachable/);
+        expectRefusal(
+          outage,
+          /create token_secret=pwx\/secrets\/outage-token,name=outage: pxd-auth SECRET_STORE_UNAVAILABLE: create of volume outage: DC\/OS at https:\/\/127\.0\.0\.1:\d+ is unreachable/,
+        );
       } finally {
         dcos!.down = false;
       }
@@ -511,13 +548,22 @@ if (!availability.ok) {
       for (const r of [m1, m2, u]) expectNoSecrets(r.stdout + r.stderr);
 
       // A refusal reaches the Mesos agent's log the same way.
-      const bad = await dvdcli(['mount', '--volumedriver=pxd-auth', '--volumename=dvdbad', '--volumeopts=token_secret=pwx/secrets/viewer-token']);
+      const bad = await dvdcli([
+        'mount',
+        '--volumedriver=pxd-auth',
+        '--volumename=dvdbad',
+        '--volumeopts=token_secret=pwx/secrets/viewer-token',
+      ]);
       expect(bad.code).toBe(1);
       expect(bad.stderr).toMatch(/dvdcli: create dvdbad: pxd-auth POLICY_ROLE_DENIED: role system\.view may not create volumes/);
     }, 120_000);
 
     it('8b. the Marathon examples: a Docker app with the reference in the name, a UCR app with dvdi/token_secret', async () => {
-      type ExternalVolume = { containerPath: string; mode: string; external: { name: string; provider: string; size?: number; options: Record<string, string> } };
+      type ExternalVolume = {
+        containerPath: string;
+        mode: string;
+        external: { name: string; provider: string; size?: number; options: Record<string, string> };
+      };
       type App = { id: string; container: { type: string; docker?: { image: string }; volumes: ExternalVolume[] } };
       const dockerApp = JSON.parse(readFileSync(path.join(REPO_ROOT, 'docs', 'marathon', 'app-docker.json'), 'utf8')) as App;
       const ucrApp = JSON.parse(readFileSync(path.join(REPO_ROOT, 'docs', 'marathon', 'app-ucr.json'), 'utf8')) as App;
@@ -527,7 +573,7 @@ if (!availability.ok) {
       const dv = dockerApp.container.volumes[0]!;
       expect(dv.external.provider).toBe('dvdi');
       expect(dv.external.options).toEqual({ 'dvdi/driver': PLUGIN_NAME });
-      expect(dv.external.name).toMatch(/(^|,)token_secret=pwx\/secrets\/[A-Za-z0-9_.\/-]+(,|$)/);
+      expect(dv.external.name).toMatch(/(^|,)token_secret=pwx\/secrets\/[A-Za-z0-9_./-]+(,|$)/);
       expect(dv.external.name).toMatch(/(^|,)name=[A-Za-z0-9_-]+(,|$)/);
       expect(dv.external.size).toBeUndefined();
       expect(dv.mode).toBe('RW');
@@ -535,9 +581,14 @@ if (!availability.ok) {
       const shortName = /(?:^|,)name=([A-Za-z0-9_-]+)/.exec(dv.external.name)![1]!;
       await dkOk(
         runArgs(
-          '--volume-driver', dv.external.options['dvdi/driver']!,
-          '-v', `${dv.external.name}:${dv.containerPath}:rw`,
-          IMAGE, 'sh', '-c', `echo marathon > ${dv.containerPath}/started.txt`,
+          '--volume-driver',
+          dv.external.options['dvdi/driver']!,
+          '-v',
+          `${dv.external.name}:${dv.containerPath}:rw`,
+          IMAGE,
+          'sh',
+          '-c',
+          `echo marathon > ${dv.containerPath}/started.txt`,
         ),
       );
       expect(pxd!.volumes.get(shortName)?.owner).toBe('id/user1');
@@ -549,7 +600,7 @@ if (!availability.ok) {
       expect(uv.external.provider).toBe('dvdi');
       expect(uv.external.name).toMatch(/^[A-Za-z0-9_-]+$/);
       expect(uv.external.options['dvdi/driver']).toBe(PLUGIN_NAME);
-      expect(uv.external.options['dvdi/token_secret']).toMatch(/^pwx\/secrets\/[A-Za-z0-9_.\/-]+$/);
+      expect(uv.external.options['dvdi/token_secret']).toMatch(/^pwx\/secrets\/[A-Za-z0-9_./-]+$/);
       // What the Mesos docker/volume isolator runs: dvdcli mount --volumedriver --volumename --volumeopts...
       const volumeOpts: Record<string, string> = Object.fromEntries(
         Object.entries(uv.external.options)
@@ -565,7 +616,9 @@ if (!availability.ok) {
       // pxd got every option but the reference, and the token from the secret it names.
       const { token_secret: secretPath, ...rest } = volumeOpts;
       expect(secretPath).toBe('pwx/secrets/user1-token');
-      const created = forwarded('Create').map((c) => c.parsed as { Name: string; Opts: Record<string, string> }).find((c) => c.Name === uv.external.name);
+      const created = forwarded('Create')
+        .map((c) => c.parsed as { Name: string; Opts: Record<string, string> })
+        .find((c) => c.Name === uv.external.name);
       expect(created?.Opts).toEqual({ ...rest, token: tokens.user1 });
       expect(pxd!.volumes.get(uv.external.name)?.owner).toBe('id/user1');
       const u = await dvdcli(['unmount', ...target]);
@@ -609,7 +662,11 @@ if (!availability.ok) {
       });
       try {
         expect(installed.socket).toBe(PLUGIN_SOCKET);
-        await waitUntil(() => installed.log().includes('pxd-auth-proxy listening'), 20_000, () => installed.log());
+        await waitUntil(
+          () => installed.log().includes('pxd-auth-proxy listening'),
+          20_000,
+          () => installed.log(),
+        );
         expect(lstatSync(PLUGIN_SOCKET).mode & 0o777).toBe(installed.socketMode);
         expect(installed.socketMode).toBe(0o660);
         // Step 5 of the docs: readiness on the admin listener.

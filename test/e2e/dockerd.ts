@@ -67,7 +67,13 @@ export function run(
     const child = execFile(
       file,
       args,
-      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 64 * 1024 * 1024, cwd: opts.cwd, killSignal: 'SIGKILL' },
+      {
+        env: opts.env ?? process.env,
+        timeout: opts.timeoutMs ?? 120_000,
+        maxBuffer: 64 * 1024 * 1024,
+        cwd: opts.cwd,
+        killSignal: 'SIGKILL',
+      },
       (err, stdout, stderr) => {
         let code = 0;
         if (err) {
@@ -353,17 +359,20 @@ async function aptInstall(notes: string[]): Promise<string | undefined> {
   // forbid service starts for the duration, as container images do, unless a policy is already there.
   let policyWritten = false;
   if (!existsSync(POLICY_RC_D)) {
-    writeFileSync(POLICY_RC_D, '#!/bin/sh\n# written by pxd-auth-proxy e2e tests while installing docker.io; removed afterwards\nexit 101\n', { mode: 0o755 });
+    writeFileSync(
+      POLICY_RC_D,
+      '#!/bin/sh\n# written by pxd-auth-proxy e2e tests while installing docker.io; removed afterwards\nexit 101\n',
+      { mode: 0o755 },
+    );
     policyWritten = true;
   }
   try {
     const upd = await run('apt-get', ['update'], { env, timeoutMs: 300_000 });
     if (upd.code !== 0) return `apt-get update failed (exit ${upd.code}): ${tail(upd)}`;
-    const inst = await run(
-      'apt-get',
-      ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', ...APT_PACKAGES],
-      { env, timeoutMs: 600_000 },
-    );
+    const inst = await run('apt-get', ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', ...APT_PACKAGES], {
+      env,
+      timeoutMs: 600_000,
+    });
     if (inst.code !== 0) return `apt-get install ${APT_PACKAGES.join(' ')} failed (exit ${inst.code}): ${tail(inst)}`;
     notes.push(`installed ${APT_PACKAGES.join(', ')} with apt-get`);
     return undefined;
@@ -411,7 +420,10 @@ export async function prepareE2e(): Promise<Availability> {
   }
   if (existsSync(PLUGIN_SOCKET)) {
     if (await socketAnswers(PLUGIN_SOCKET)) {
-      return { ok: false, reason: `${PLUGIN_SOCKET} is in use by another process (a real pxd-auth plugin?); the suite will not take it over` };
+      return {
+        ok: false,
+        reason: `${PLUGIN_SOCKET} is in use by another process (a real pxd-auth plugin?); the suite will not take it over`,
+      };
     }
     notes.push(`${PLUGIN_SOCKET} existed but nobody answered on it (stale): the proxy replaces it and the suite removes it at the end`);
   }
@@ -462,17 +474,22 @@ export class Dockerd {
   async start(timeoutMs = 60_000): Promise<void> {
     if (this.daemon?.running) throw new Error('dockerd is already running');
     const args = [
-      '--data-root', this.dataRoot,
-      '--exec-root', this.execRoot,
-      '--pidfile', this.pidFile,
-      '-H', `unix://${this.socket}`,
+      '--data-root',
+      this.dataRoot,
+      '--exec-root',
+      this.execRoot,
+      '--pidfile',
+      this.pidFile,
+      '-H',
+      `unix://${this.socket}`,
       '--iptables=false',
       '--ip6tables=false',
       '--bridge=none',
       '--storage-driver=vfs',
     ];
     const env = { ...process.env };
-    for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID']) delete env[k];
+    for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID'])
+      delete env[k];
     const d = new Daemon('dockerd', this.tools.dockerd, args, this.logFile, env);
     this.daemon = d;
     // dockerd's own containerd is not our child: find it by its pidfile if the worker dies first.
@@ -511,7 +528,8 @@ export class Dockerd {
     const ctrd = this.containerdPid();
     if (ctrd !== undefined) this.pids.push(ctrd);
     const r = await d.stop(20_000);
-    if (r !== 'exited') notes.push(`dockerd (pid ${d.pid}) had to be ${r === 'killed' ? 'killed with SIGKILL' : 'abandoned: it did not die'}`);
+    if (r !== 'exited')
+      notes.push(`dockerd (pid ${d.pid}) had to be ${r === 'killed' ? 'killed with SIGKILL' : 'abandoned: it did not die'}`);
     if (ctrd !== undefined && isAlive(ctrd) && ownedByUs(ctrd, this.execRoot)) {
       const c = await killPid(ctrd, 10_000);
       notes.push(`containerd (pid ${ctrd}) outlived dockerd and was ${c}`);
@@ -591,7 +609,24 @@ export async function buildBusyboxImage(dockerd: Dockerd, busybox: string, workD
   for (const d of ['bin', 'data', 'tmp', 'etc', 'proc', 'sys', 'dev']) mkdirSync(path.join(rootfs, d), { recursive: true });
   copyFileSync(busybox, path.join(rootfs, 'bin', 'busybox'));
   chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
-  for (const applet of ['sh', 'cat', 'echo', 'ls', 'mkdir', 'touch', 'sleep', 'test', 'rm', 'stat', 'wc', 'id', 'env', 'grep', 'sync', 'true']) {
+  for (const applet of [
+    'sh',
+    'cat',
+    'echo',
+    'ls',
+    'mkdir',
+    'touch',
+    'sleep',
+    'test',
+    'rm',
+    'stat',
+    'wc',
+    'id',
+    'env',
+    'grep',
+    'sync',
+    'true',
+  ]) {
     symlinkSync('busybox', path.join(rootfs, 'bin', applet));
   }
   writeFileSync(path.join(rootfs, 'etc', 'passwd'), 'root:x:0:0:root:/:/bin/sh\n');

@@ -136,8 +136,10 @@ describe('the dvdcli stand-in', () => {
     }
   });
 
-  it('parses dvdcli\'s own flags, --volumeopts repeated', () => {
-    expect(parseDvdcliArgs(['mount', '--volumedriver=pxd-auth', '--volumename', 'v', '--volumeopts=token_secret=a/b=c', '--volumeopts=repl=3'])).toEqual({
+  it("parses dvdcli's own flags, --volumeopts repeated", () => {
+    expect(
+      parseDvdcliArgs(['mount', '--volumedriver=pxd-auth', '--volumename', 'v', '--volumeopts=token_secret=a/b=c', '--volumeopts=repl=3']),
+    ).toEqual({
       command: 'mount',
       volumedriver: 'pxd-auth',
       volumename: 'v',

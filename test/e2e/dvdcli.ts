@@ -180,7 +180,9 @@ export interface DvdcliArgs {
 export function parseDvdcliArgs(argv: string[]): DvdcliArgs {
   const [command, ...rest] = argv;
   if (command !== 'mount' && command !== 'unmount' && command !== 'remove' && command !== 'list') {
-    throw new DvdcliError(`usage: dvdcli mount|unmount|remove|list --volumedriver=<driver> --volumename=<name> [--volumeopts=k=v ...] (got ${command ?? 'nothing'})`);
+    throw new DvdcliError(
+      `usage: dvdcli mount|unmount|remove|list --volumedriver=<driver> --volumename=<name> [--volumeopts=k=v ...] (got ${command ?? 'nothing'})`,
+    );
   }
   const out: DvdcliArgs = { command, volumedriver: '', volumename: '', volumeopts: {}, explicitcreate: false };
   for (let i = 0; i < rest.length; i++) {
@@ -204,14 +206,20 @@ export function parseDvdcliArgs(argv: string[]): DvdcliArgs {
   return out;
 }
 
-export async function dvdcliMain(argv: string[], io: { out: (s: string) => void; err: (s: string) => void } = {
-  out: (s) => process.stdout.write(s),
-  err: (s) => process.stderr.write(s),
-}): Promise<number> {
+export async function dvdcliMain(
+  argv: string[],
+  io: { out: (s: string) => void; err: (s: string) => void } = {
+    out: (s) => process.stdout.write(s),
+    err: (s) => process.stderr.write(s),
+  },
+): Promise<number> {
   try {
     const args = parseDvdcliArgs(argv);
     const trace = process.env.DVDCLI_TRACE === '1';
-    const client = new DvdcliClient(discoverPlugin(args.volumedriver), trace ? (c) => io.err(`dvdcli-trace ${JSON.stringify(c)}\n`) : undefined);
+    const client = new DvdcliClient(
+      discoverPlugin(args.volumedriver),
+      trace ? (c) => io.err(`dvdcli-trace ${JSON.stringify(c)}\n`) : undefined,
+    );
     switch (args.command) {
       case 'mount':
         io.out((await client.mount(args.volumename, args.volumeopts, args.explicitcreate)) + '\n');

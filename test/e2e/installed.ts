@@ -112,7 +112,14 @@ export async function installFromPluginFiles(o: InstallOptions): Promise<Install
   writeFileSync(path.join(etc, 'pxd-auth-proxy.yaml'), rewrite(readFileSync(path.join(PLUGIN_DIR, 'pxd-auth-proxy.yaml'), 'utf8')));
   const envFile = path.join(etc, 'pxd-auth-proxy.env');
   copyFileSync(path.join(PLUGIN_DIR, 'pxd-auth-proxy.env'), envFile);
-  writeFileSync(envFile, rewrite(readFileSync(envFile, 'utf8')) + Object.entries(o.env).map(([k, v]) => `${k}=${v}\n`).join(''), { mode: 0o600 });
+  writeFileSync(
+    envFile,
+    rewrite(readFileSync(envFile, 'utf8')) +
+      Object.entries(o.env)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    { mode: 0o600 },
+  );
   for (const [name, content] of Object.entries(o.files)) writeFileSync(path.join(etc, name), content, { mode: 0o600 });
 
   // Step 4: what systemd does with the units.

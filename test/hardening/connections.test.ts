@@ -136,7 +136,9 @@ async function connect(opts: { dropped?: boolean } = {}): Promise<RawConn> {
   });
   await once(sock, 'connect');
   const server = serverSide ? (await serverSide)[0] : undefined;
-  const serverClosed = server ? new Promise<number>((resolve) => server.once('close', () => resolve(performance.now()))) : Promise.resolve(0);
+  const serverClosed = server
+    ? new Promise<number>((resolve) => server.once('close', () => resolve(performance.now())))
+    : Promise.resolve(0);
   const conn: RawConn = {
     sock,
     serverClosed,
@@ -147,7 +149,9 @@ async function connect(opts: { dropped?: boolean } = {}): Promise<RawConn> {
         const all = parseReplies(Buffer.concat(chunks), seenAt);
         if (all.length >= n) return resolve(all[n - 1]!);
         waiters.push({ n, resolve });
-        void closed.then(() => reject(new Error(`connection closed before reply ${n}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`)));
+        void closed.then(() =>
+          reject(new Error(`connection closed before reply ${n}: ${Buffer.concat(chunks).toString('utf8').slice(0, 300)}`)),
+        );
       }),
     closed,
     send: (bytes) => {
@@ -181,7 +185,10 @@ async function until(cond: () => boolean, what: string, ms = 10_000): Promise<vo
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([p, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)))]);
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -419,7 +426,8 @@ describe('the connection cap', () => {
     const gone = once(fresh.sock, 'close');
     fresh.sock.destroy();
     await gone;
-    const count = (): Promise<number> => new Promise((resolve, reject) => stack.proxy.server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+    const count = (): Promise<number> =>
+      new Promise((resolve, reject) => stack.proxy.server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
     while ((await count()) >= 3) await new Promise((r) => setImmediate(r));
     const next = await connect();
     next.send(request('Plugin.Activate'));
@@ -461,7 +469,11 @@ describe('misbehaving clients', () => {
       }
     })();
     try {
-      const [h, b] = await within(Promise.all([slowHead.closed, slowBody.closed]), LIMITS.bodyTimeoutMs + SLACK_MS, 'the slow head and body closed');
+      const [h, b] = await within(
+        Promise.all([slowHead.closed, slowBody.closed]),
+        LIMITS.bodyTimeoutMs + SLACK_MS,
+        'the slow head and body closed',
+      );
       await within(nonReader.serverClosed, LIMITS.sendTimeoutMs + SLACK_MS + 2_000, 'the non-reader closed');
       expect(h.text).toMatch(/^HTTP\/1\.1 408 /);
       expect(b.text).toMatch(DRIPPER_SAW);

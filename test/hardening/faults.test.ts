@@ -6,7 +6,18 @@
  * line, and recovery without a restart.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, closeSync, openSync, writeSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  closeSync,
+  openSync,
+  writeSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import path from 'node:path';
@@ -180,7 +191,13 @@ describe('DC/OS faults', () => {
     const from = stack.logs.length;
     dcos.status500 = true;
     const err = expectErr(await create(), 'SECRET_STORE_UNAVAILABLE', 'is failing (HTTP 500 for reading secret pwx/secrets/user1-token)');
-    expect(linesSince(stack, from, /DC\/OS is unreachable or failing.*"reason":"HTTP 500"|"reason":"HTTP 500".*DC\/OS is unreachable or failing/)).toHaveLength(1);
+    expect(
+      linesSince(
+        stack,
+        from,
+        /DC\/OS is unreachable or failing.*"reason":"HTTP 500"|"reason":"HTTP 500".*DC\/OS is unreachable or failing/,
+      ),
+    ).toHaveLength(1);
     const audit = expectAudit(stack, from, 'SECRET_STORE_UNAVAILABLE', 'error', false);
     dcos.status500 = false;
     expect((await create()).json).toEqual({ Err: '' });
@@ -213,7 +230,11 @@ describe('DC/OS faults', () => {
     // And it stays healthy.
     expect((await create()).json).toEqual({ Err: '' });
     expect(dcos.counters.loginsOk).toBe(before + 1);
-    record('DC/OS 401 mid-run (tokens revoked)', '{"Err":""} (re-login, retried once)', 'info "DC/OS rejected the auth token (401); logging in again"');
+    record(
+      'DC/OS 401 mid-run (tokens revoked)',
+      '{"Err":""} (re-login, retried once)',
+      'info "DC/OS rejected the auth token (401); logging in again"',
+    );
   });
 
   it('TLS with a wrong CA: SECRET_STORE_TLS naming the CA file; a reload with the right CA recovers without a restart', async () => {
@@ -234,7 +255,11 @@ describe('DC/OS faults', () => {
       expect(wrong.proxy.reload(config!)).toEqual([]);
       const ok = await wrong.call('VolumeDriver.Create', { Name: `token_secret=${SECRET},name=tls1` });
       expect(ok.json).toEqual({ Err: '' });
-      record('DC/OS TLS with a wrong CA', err, `${audit}; warn "DC/OS is unreachable or failing"; recovered by a reload (SIGHUP) with the right CA`);
+      record(
+        'DC/OS TLS with a wrong CA',
+        err,
+        `${audit}; warn "DC/OS is unreachable or failing"; recovered by a reload (SIGHUP) with the right CA`,
+      );
     } finally {
       await wrong.close();
     }
@@ -288,7 +313,11 @@ describe('backend faults', () => {
     const volumes = stack.pxd.volumes;
     await stack.pxd.close();
     const from = stack.logs.length;
-    const err = expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('g1') }), 'BACKEND_UNREACHABLE', /\((ENOENT|ECONNREFUSED)\): is the volume driver running\?/);
+    const err = expectErr(
+      await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('g1') }),
+      'BACKEND_UNREACHABLE',
+      /\((ENOENT|ECONNREFUSED)\): is the volume driver running\?/,
+    );
     const fresh: PxdDouble = await startPxdDouble({
       socketPath: path.join(stack.dir, 'pxd.sock'),
       auth: { issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }] },
@@ -309,7 +338,11 @@ describe('backend faults', () => {
     stack.pxd.faults.delayMs = 2_500;
     const vol = `slow${++n}`;
     const t0 = Date.now();
-    const err = expectErr(await stack.call('VolumeDriver.Create', { Name: NAME(vol) }), 'BACKEND_TIMEOUT', 'did not answer VolumeDriver.Create within 1 s');
+    const err = expectErr(
+      await stack.call('VolumeDriver.Create', { Name: NAME(vol) }),
+      'BACKEND_TIMEOUT',
+      'did not answer VolumeDriver.Create within 1 s',
+    );
     expect(Date.now() - t0).toBeLessThan(2_400);
     const g = await stack.call('VolumeDriver.Get', { Name: NAME('known') });
     expect(g.json.Err).toBe('');
@@ -323,7 +356,11 @@ describe('backend faults', () => {
   it('backend resetting connections: BACKEND_UNREACHABLE, then works', async () => {
     tried.push('backend-reset');
     stack.pxd.faults.reset = true;
-    const err = expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('r1') }), 'BACKEND_UNREACHABLE', 'is unreachable');
+    const err = expectErr(
+      await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('r1') }),
+      'BACKEND_UNREACHABLE',
+      'is unreachable',
+    );
     const from = stack.logs.length;
     expectErr(await stack.call('VolumeDriver.Remove', { Name: NAME('known') }), 'BACKEND_UNREACHABLE', 'is unreachable');
     const audit = expectAudit(stack, from, 'BACKEND_UNREACHABLE', 'error', true);
@@ -339,7 +376,11 @@ describe('backend faults', () => {
     stack.pxd.faults.garbage = true;
     const err = expectErr(await stack.call('VolumeDriver.Create', { Name: NAME(`gb${++n}`) }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
     expectErr(await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('x') }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
-    expectErr(await stack.call('VolumeDriver.Unmount', { Name: NAME('known'), ID: mountId('x') }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
+    expectErr(
+      await stack.call('VolumeDriver.Unmount', { Name: NAME('known'), ID: mountId('x') }),
+      'BACKEND_BAD_REPLY',
+      'not a plugin reply',
+    );
     expectErr(await stack.call('VolumeDriver.Path', { Name: NAME('known') }), 'BACKEND_BAD_REPLY', 'not a plugin reply');
     expectErr(await stack.call('VolumeDriver.List', {}), 'BACKEND_BAD_REPLY', 'not a plugin reply');
     expectErr(await stack.call('VolumeDriver.Capabilities', {}), 'BACKEND_BAD_REPLY', 'not a plugin reply');
@@ -372,7 +413,10 @@ describe('backend faults', () => {
       if (value !== '') expectErr(await stack.call('VolumeDriver.Path', { Name: NAME('known') }), 'MOUNTPOINT_INVALID', why);
       const audit = expectAudit(stack, from, 'MOUNTPOINT_INVALID', 'deny', true);
       stack.pxd.faults.mountpoint = undefined;
-      expect((await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('mp') })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/known${mountId('mp')}`, Err: '' });
+      expect((await stack.call('VolumeDriver.Mount', { Name: NAME('known'), ID: mountId('mp') })).json).toEqual({
+        Mountpoint: `${stack.mountsRoot}/known${mountId('mp')}`,
+        Err: '',
+      });
       record(`backend answering ${label} Mountpoint`, err, audit);
     });
   }
@@ -386,7 +430,11 @@ describe('backend faults', () => {
     expect(g.json.Volume.Name).toBe(NAME('known'));
     expect(linesSince(stack, from, /backend Get answered another Name; echoing the requested one/)).toHaveLength(1);
     stack.pxd.faults.getName = undefined;
-    record('backend answering Get with a different Name', 'Volume.Name = the requested Name', 'debug "backend Get answered another Name; echoing the requested one"');
+    record(
+      'backend answering Get with a different Name',
+      'Volume.Name = the requested Name',
+      'debug "backend Get answered another Name; echoing the requested one"',
+    );
   });
 });
 
@@ -399,7 +447,8 @@ class Child {
   constructor(readonly args: string[]) {}
   async start(socket: string): Promise<void> {
     const env: NodeJS.ProcessEnv = {};
-    for (const [k, v] of Object.entries(process.env)) if (!/^(PXD_AUTH_|PORTWORX_|OPENSTORAGE_|DCOS_|LISTEN_|NODE_OPTIONS)/.test(k)) env[k] = v;
+    for (const [k, v] of Object.entries(process.env))
+      if (!/^(PXD_AUTH_|PORTWORX_|OPENSTORAGE_|DCOS_|LISTEN_|NODE_OPTIONS)/.test(k)) env[k] = v;
     const p = spawn(process.execPath, [MAIN, 'serve', ...this.args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc = p;
     p.stdout!.on('data', (c: Buffer) => (this.log += c.toString()));
@@ -438,7 +487,12 @@ describe('the proxy process killed with SIGKILL', () => {
     mkdirSync(mountsRoot);
     stateDir = path.join(dir, 'state');
     socket = path.join(dir, 'pxd-auth.sock');
-    pxd = await startPxdDouble({ socketPath: path.join(dir, 'pxd.sock'), auth: { issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }] }, mountsRoot, defaultSize: '1G' });
+    pxd = await startPxdDouble({
+      socketPath: path.join(dir, 'pxd.sock'),
+      auth: { issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }] },
+      mountsRoot,
+      defaultSize: '1G',
+    });
     const token = await signHs256(SHARED_SECRET, userClaims('user1'));
     allTokens.push(token);
     mkdirSync(path.join(dir, 'secrets', 'pwx'), { recursive: true });
@@ -446,15 +500,24 @@ describe('the proxy process killed with SIGKILL', () => {
     const secretFile = path.join(dir, 'shared-secret');
     writeFileSync(secretFile, SHARED_SECRET, { mode: 0o600 });
     child = new Child([
-      '--socket', socket,
-      '--backend', `unix://${path.join(dir, 'pxd.sock')}`,
-      '--mounts-root', mountsRoot,
-      '--secrets', `file:${path.join(dir, 'secrets')}`,
-      '--state-dir', stateDir,
-      '--jwt-issuer', ISSUER,
-      '--jwt-shared-secret-file', secretFile,
-      '--backend-timeout', '30',
-      '--log-level', 'info',
+      '--socket',
+      socket,
+      '--backend',
+      `unix://${path.join(dir, 'pxd.sock')}`,
+      '--mounts-root',
+      mountsRoot,
+      '--secrets',
+      `file:${path.join(dir, 'secrets')}`,
+      '--state-dir',
+      stateDir,
+      '--jwt-issuer',
+      ISSUER,
+      '--jwt-shared-secret-file',
+      secretFile,
+      '--backend-timeout',
+      '30',
+      '--log-level',
+      'info',
     ]);
     await child.start(socket);
   });
@@ -467,11 +530,14 @@ describe('the proxy process killed with SIGKILL', () => {
 
   const stateFile = () => path.join(stateDir, 'state.json');
   const leftovers = () => readdirSync(stateDir).filter((f) => f.includes('.tmp-'));
-  const readState = () => JSON.parse(readFileSync(stateFile(), 'utf8')) as { version: number; volumes: Record<string, { secretPath?: string }> };
+  const readState = () =>
+    JSON.parse(readFileSync(stateFile(), 'utf8')) as { version: number; volumes: Record<string, { secretPath?: string }> };
 
   it('mid-Create: state intact, no temp file, the retried Create succeeds, and the volume mounts by its short name', async () => {
     tried.push('sigkill-mid-create');
-    expect((await callPlugin(socket, 'VolumeDriver.Create', { Name: 'k0', Opts: { token_secret: 'pwx/user1' } })).json).toEqual({ Err: '' });
+    expect((await callPlugin(socket, 'VolumeDriver.Create', { Name: 'k0', Opts: { token_secret: 'pwx/user1' } })).json).toEqual({
+      Err: '',
+    });
     expect(readState().volumes.k0?.secretPath).toBe('pwx/user1');
 
     pxd.faults.delayMs = 1_500;
@@ -480,7 +546,8 @@ describe('the proxy process killed with SIGKILL', () => {
       (e: NodeJS.ErrnoException) => ({ ok: false as const, code: e.code }),
     );
     const deadline = Date.now() + 5_000;
-    while (!pxd.requests.some((q) => q.endpoint === '/VolumeDriver.Create' && q.body.includes('"k1"')) && Date.now() < deadline) await sleep(5);
+    while (!pxd.requests.some((q) => q.endpoint === '/VolumeDriver.Create' && q.body.includes('"k1"')) && Date.now() < deadline)
+      await sleep(5);
     await child.kill('SIGKILL');
     const outcome = await inflight;
     // Docker sees the connection drop (and would retry with an empty body, which the proxy refuses).
@@ -499,7 +566,11 @@ describe('the proxy process killed with SIGKILL', () => {
     const m = await callPlugin(socket, 'VolumeDriver.Mount', { Name: 'k1', ID: mountId('z') });
     expect(m.json.Err).toBe('');
     expect(m.json.Mountpoint).toMatch(new RegExp(`/k1${mountId('z')}$`));
-    record('proxy SIGKILLed mid-Create, restarted', 'connection dropped; after restart Create {"Err":""}', 'state.json parsed, no *.tmp-* left');
+    record(
+      'proxy SIGKILLed mid-Create, restarted',
+      'connection dropped; after restart Create {"Err":""}',
+      'state.json parsed, no *.tmp-* left',
+    );
   });
 
   it('during a burst of Creates (state writes in flight): the state file always parses and no temp file is left', async () => {
@@ -507,7 +578,9 @@ describe('the proxy process killed with SIGKILL', () => {
     let killedWithTemp = 0;
     for (let round = 0; round < 3; round++) {
       const names = Array.from({ length: 40 }, (_, i) => `burst${round}x${i}`);
-      const calls = names.map((name) => callPlugin(socket, 'VolumeDriver.Create', { Name: name, Opts: { token_secret: 'pwx/user1' } }).catch(() => undefined));
+      const calls = names.map((name) =>
+        callPlugin(socket, 'VolumeDriver.Create', { Name: name, Opts: { token_secret: 'pwx/user1' } }).catch(() => undefined),
+      );
       await sleep(20 + round * 25);
       await child.kill('SIGKILL');
       await Promise.all(calls);
@@ -519,7 +592,9 @@ describe('the proxy process killed with SIGKILL', () => {
       // A temp file cut off mid-write is cleaned up when the proxy starts again.
       expect(leftovers()).toEqual([]);
       // Whatever was cut off is simply created again.
-      const redo = await Promise.all(names.map((name) => callPlugin(socket, 'VolumeDriver.Create', { Name: name, Opts: { token_secret: 'pwx/user1' } })));
+      const redo = await Promise.all(
+        names.map((name) => callPlugin(socket, 'VolumeDriver.Create', { Name: name, Opts: { token_secret: 'pwx/user1' } })),
+      );
       expect(redo.every((r) => r.json?.Err === '')).toBe(true);
       expect(names.every((name) => readState().volumes[name]?.secretPath === 'pwx/user1')).toBe(true);
     }
@@ -582,7 +657,11 @@ describe('disk full while writing the state file', () => {
     }
     const from = stack.logs.length;
     const r = await create('f1');
-    const err = expectErr(r, 'STATE_WRITE_FAILED', /could not write the state file .*state\.json \((ENOSPC|EISDIR)\); the previous state is kept/);
+    const err = expectErr(
+      r,
+      'STATE_WRITE_FAILED',
+      /could not write the state file .*state\.json \((ENOSPC|EISDIR)\); the previous state is kept/,
+    );
     // The old state is intact on disk and in memory; no temp file left behind.
     expect(readFileSync(stateFile, 'utf8')).toBe(before);
     expect(stack.proxy.state.get('f1')).toBeUndefined();

@@ -21,7 +21,13 @@ import { dockerRequest, hmacJwt, leaks, needlesOf, nowSec, rawHttp, RecordingSto
 import { userClaims } from '../helpers/tokens.js';
 
 const RUNS = { names: 400, bodies: 400, roundTrip: 150 };
-const PASS_THROUGH = new Set(['VolumeDriver.Get', 'VolumeDriver.Path', 'VolumeDriver.Unmount', 'VolumeDriver.List', 'VolumeDriver.Capabilities']);
+const PASS_THROUGH = new Set([
+  'VolumeDriver.Get',
+  'VolumeDriver.Path',
+  'VolumeDriver.Unmount',
+  'VolumeDriver.List',
+  'VolumeDriver.Capabilities',
+]);
 const AUTH = new Set(['/VolumeDriver.Create', '/VolumeDriver.Mount', '/VolumeDriver.Remove']);
 
 let dir: string;
@@ -39,7 +45,11 @@ beforeAll(async () => {
   store = new RecordingStore(new FileSecretStore(path.join(dir, 'secrets')));
   stack = await startStack({ dir, flags: { secretsBasePath: 'pwx', logLevel: 'info' }, start: { secrets: store } });
   validToken = hmacJwt({ alg: 'HS256' }, { ...userClaims('fuzzer'), iat: nowSec(), exp: nowSec() + 3600 }, SHARED_SECRET);
-  forgedToken = hmacJwt({ alg: 'HS256' }, { ...userClaims('fuzzer', ['system.admin']), iat: nowSec(), exp: nowSec() + 3600 }, 'not-the-real-secret-0123456789');
+  forgedToken = hmacJwt(
+    { alg: 'HS256' },
+    { ...userClaims('fuzzer', ['system.admin']), iat: nowSec(), exp: nowSec() + 3600 },
+    'not-the-real-secret-0123456789',
+  );
   stack.writeSecret('pwx/good/user1', validToken);
   stack.writeSecret('pwx/forged/user1', forgedToken);
   // Decoys a path escape would find.
@@ -75,7 +85,7 @@ function checkForwards(from: number): void {
       expect(inline[2]).toBe(validToken);
       // After the token, at most the passphrase a Mount needs: nothing else pxd could read.
       const rest = name.slice(inline[0].length);
-      expect(rest).toMatch(/^(secret_key=[0-9A-Za-z_@.\/#&+-]+)?$/);
+      expect(rest).toMatch(/^(secret_key=[0-9A-Za-z_@./#&+-]+)?$/);
     } else {
       // A bare name (Create with -o): the name pxd reads whole, the token in Opts.
       expect(r.endpoint).toBe('/VolumeDriver.Create');
@@ -130,9 +140,34 @@ function checkReply(endpoint: string, r: RawResult, sentText: string): void {
 }
 
 const interesting = fc.constantFrom(
-  '=', ',', '/', '.', '-', '_', 'a', 'Z', '9', ' ', '%2e', '..', '//', '\\',
-  'name=', 'token=', 'token_secret=', 'token_secret_namespace=', 'good/user1', '/etc/passwd', 'forged/user1',
-  '\u0000', '\n', '\u2215', '\uff0f', '\u00e9', '\ud800', 'eyJ',
+  '=',
+  ',',
+  '/',
+  '.',
+  '-',
+  '_',
+  'a',
+  'Z',
+  '9',
+  ' ',
+  '%2e',
+  '..',
+  '//',
+  '\\',
+  'name=',
+  'token=',
+  'token_secret=',
+  'token_secret_namespace=',
+  'good/user1',
+  '/etc/passwd',
+  'forged/user1',
+  '\u0000',
+  '\n',
+  '\u2215',
+  '\uff0f',
+  '\u00e9',
+  '\ud800',
+  'eyJ',
 );
 const fuzzString = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 80 }),
@@ -141,7 +176,20 @@ const fuzzString = fc.oneof(
 );
 /** Near-valid inline specs: mostly good keys and values, with hostile ones mixed in. */
 const piece = fc.tuple(
-  fc.constantFrom('name', 'name', 'token', 'token_secret', 'token_secret', 'token_secret_namespace', 'repl', 'size', 'sharedv4_svc_name', 'Name', 'lbl1', ''),
+  fc.constantFrom(
+    'name',
+    'name',
+    'token',
+    'token_secret',
+    'token_secret',
+    'token_secret_namespace',
+    'repl',
+    'size',
+    'sharedv4_svc_name',
+    'Name',
+    'lbl1',
+    '',
+  ),
   fc.oneof(
     { weight: 4, arbitrary: fc.constantFrom('v1', 'vol_2', 'good/user1', '/pwx/good/user1', 'forged/user1', '3', '2G', 'good') },
     { weight: 1, arbitrary: fc.constantFrom('VALID', 'FORGED') },
@@ -151,15 +199,25 @@ const piece = fc.tuple(
 const nameArb = fc.oneof(
   fuzzString,
   fc.array(piece, { minLength: 1, maxLength: 5 }).map((ps) => ps.map(([k, v]) => `${k}=${v}`).join(',')),
-  fc.tuple(fc.array(piece, { maxLength: 3 }), fc.constantFrom('good/user1', '/pwx/good/user1', 'forged/user1', '../etc/passwd'), fc.stringMatching(/^[a-z0-9_-]{1,12}$/)).map(
-    ([ps, secret, vol]) => [...ps.map(([k, v]) => `${k}=${v}`), `token_secret=${secret}`, `name=${vol}`].join(','),
-  ),
+  fc
+    .tuple(
+      fc.array(piece, { maxLength: 3 }),
+      fc.constantFrom('good/user1', '/pwx/good/user1', 'forged/user1', '../etc/passwd'),
+      fc.stringMatching(/^[a-z0-9_-]{1,12}$/),
+    )
+    .map(([ps, secret, vol]) => [...ps.map(([k, v]) => `${k}=${v}`), `token_secret=${secret}`, `name=${vol}`].join(',')),
 );
 const withTokens = (s: string): string => s.replace(/VALID/g, validToken).replace(/FORGED/g, forgedToken);
 const optsArb = fc.oneof(
   fc.constant(null),
   fc.constant({ token_secret: 'good/user1' }),
-  fc.record({ token_secret: fc.oneof(fuzzString, fc.constantFrom('good/user1', '/etc/passwd', '../good/user1')), size: fc.constantFrom('1G', '2G') }, { requiredKeys: [] }),
+  fc.record(
+    {
+      token_secret: fc.oneof(fuzzString, fc.constantFrom('good/user1', '/etc/passwd', '../good/user1')),
+      size: fc.constantFrom('1G', '2G'),
+    },
+    { requiredKeys: [] },
+  ),
   fc.dictionary(fuzzString, fc.oneof(fuzzString, fc.jsonValue()), { maxKeys: 4 }),
   fc.jsonValue(),
 );
@@ -168,7 +226,15 @@ describe('fuzzing over the socket', () => {
   it('names: precise Err or a success shape, only validated forwards, no reads outside the base', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.constantFrom('VolumeDriver.Create', 'VolumeDriver.Create', 'VolumeDriver.Mount', 'VolumeDriver.Remove', 'VolumeDriver.Get', 'VolumeDriver.Path', 'VolumeDriver.Unmount'),
+        fc.constantFrom(
+          'VolumeDriver.Create',
+          'VolumeDriver.Create',
+          'VolumeDriver.Mount',
+          'VolumeDriver.Remove',
+          'VolumeDriver.Get',
+          'VolumeDriver.Path',
+          'VolumeDriver.Unmount',
+        ),
         nameArb,
         optsArb,
         fc.option(fc.oneof(fc.stringMatching(/^[0-9a-f]{1,64}$/), fuzzString), { nil: undefined }),
@@ -197,11 +263,23 @@ describe('fuzzing over the socket', () => {
       fc.string({ unit: 'binary', maxLength: 200 }),
       fc.json({ maxDepth: 4 }),
       fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)),
-      fc.record({ Name: fc.oneof(nameArb, fc.jsonValue()), Opts: optsArb, ID: fc.oneof(fuzzString, fc.jsonValue()) }, { requiredKeys: [] }).map((o) => withTokens(JSON.stringify(o))),
+      fc
+        .record({ Name: fc.oneof(nameArb, fc.jsonValue()), Opts: optsArb, ID: fc.oneof(fuzzString, fc.jsonValue()) }, { requiredKeys: [] })
+        .map((o) => withTokens(JSON.stringify(o))),
     );
     const endpointArb = fc.oneof(
       { weight: 8, arbitrary: fc.constantFrom(...ENDPOINTS) },
-      { weight: 1, arbitrary: fc.constantFrom('VolumeDriver.Nope', 'Plugin.Deactivate', '', 'VolumeDriver.Create/x', 'volumedriver.mount', '%2e%2e/VolumeDriver.Create') },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom(
+          'VolumeDriver.Nope',
+          'Plugin.Deactivate',
+          '',
+          'VolumeDriver.Create/x',
+          'volumedriver.mount',
+          '%2e%2e/VolumeDriver.Create',
+        ),
+      },
     );
     await fc.assert(
       fc.asyncProperty(endpointArb, bodyArb, fc.constantFrom('POST', 'POST', 'POST', 'GET', 'PUT'), async (endpoint, b, method) => {
@@ -243,7 +321,10 @@ describe('fuzzing over the socket', () => {
           const before = stack.pxd.requests.length;
           const c = await rawHttp(stack.socket, dockerRequest('VolumeDriver.Create', JSON.stringify({ Name: x, Opts: null }) + '\n'));
           expect(c.json).toEqual({ Err: '' });
-          const sent = stack.pxd.requests.slice(before).find((r) => r.endpoint === '/VolumeDriver.Create')!.parsed as { Name: string; Opts: Record<string, string> };
+          const sent = stack.pxd.requests.slice(before).find((r) => r.endpoint === '/VolumeDriver.Create')!.parsed as {
+            Name: string;
+            Opts: Record<string, string>;
+          };
           // A plain name, and the options with the token in Opts: an exact map, where pxd cannot find one key inside another.
           expect(sent).toEqual({ Name: vol, Opts: { ...Object.fromEntries(others), token: validToken } });
 

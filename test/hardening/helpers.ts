@@ -25,7 +25,9 @@ const HS: Record<string, string> = { HS256: 'sha256', HS384: 'sha384', HS512: 's
 export function hmacJwt(header: Record<string, unknown>, payload: unknown, key: string | Buffer): string {
   const h: Record<string, unknown> = { typ: 'JWT', ...header };
   const input = `${b64u(h)}.${b64u(payload)}`;
-  const sig = createHmac(HS[String(h.alg ?? 'HS256')] ?? 'sha256', key).update(input).digest('base64url');
+  const sig = createHmac(HS[String(h.alg ?? 'HS256')] ?? 'sha256', key)
+    .update(input)
+    .digest('base64url');
   return `${input}.${sig}`;
 }
 

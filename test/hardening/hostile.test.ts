@@ -19,7 +19,19 @@ import { FileSecretStore } from '../../src/secrets/file.js';
 import { mountId } from '../helpers/plugin-client.js';
 import { startStack, type Stack } from '../helpers/stack.js';
 import { ISSUER, SHARED_SECRET, userClaims } from '../helpers/tokens.js';
-import { b64u, dockerRequest, hmacJwt, leaks, needlesOf, nowSec, rawHttp, RecordingStore, rsaJwt, writeFigures, type RawResult } from './helpers.js';
+import {
+  b64u,
+  dockerRequest,
+  hmacJwt,
+  leaks,
+  needlesOf,
+  nowSec,
+  rawHttp,
+  RecordingStore,
+  rsaJwt,
+  writeFigures,
+  type RawResult,
+} from './helpers.js';
 
 // ---- keys and tokens ----------------------------------------------------------------------------
 
@@ -114,27 +126,111 @@ function tokenCase(name: string, make: () => string, code: ErrorCode, fragment: 
 }
 
 // Algorithms
-tokenCase('alg none, empty signature', () => `${b64u({ alg: 'none', typ: 'JWT' })}.${b64u(claims())}.`, 'TOKEN_ALG_UNSUPPORTED', '"none", which is not accepted', ['name', 'secret', 'opts', 'remove']);
-tokenCase('alg none with a signature', () => `${b64u({ alg: 'none' })}.${b64u(claims())}.c2lnbmF0dXJlLWZvci1ub25l`, 'TOKEN_ALG_UNSUPPORTED', 'not accepted');
+tokenCase(
+  'alg none, empty signature',
+  () => `${b64u({ alg: 'none', typ: 'JWT' })}.${b64u(claims())}.`,
+  'TOKEN_ALG_UNSUPPORTED',
+  '"none", which is not accepted',
+  ['name', 'secret', 'opts', 'remove'],
+);
+tokenCase(
+  'alg none with a signature',
+  () => `${b64u({ alg: 'none' })}.${b64u(claims())}.c2lnbmF0dXJlLWZvci1ub25l`,
+  'TOKEN_ALG_UNSUPPORTED',
+  'not accepted',
+);
 tokenCase('alg None', () => `${b64u({ alg: 'None' })}.${b64u(claims())}.`, 'TOKEN_ALG_UNSUPPORTED', '"None"');
-tokenCase('alg missing', () => `${b64u({ typ: 'JWT' })}.${b64u(claims())}.c2lnbmF0dXJlLW1pc3Npbmc`, 'TOKEN_ALG_UNSUPPORTED', 'no "alg" header');
+tokenCase(
+  'alg missing',
+  () => `${b64u({ typ: 'JWT' })}.${b64u(claims())}.c2lnbmF0dXJlLW1pc3Npbmc`,
+  'TOKEN_ALG_UNSUPPORTED',
+  'no "alg" header',
+);
 tokenCase('alg hs256 (lower case)', () => hmacJwt({ alg: 'hs256' }, claims(), SHARED_SECRET), 'TOKEN_ALG_UNSUPPORTED', '"hs256"');
 tokenCase('alg PS256', () => `${b64u({ alg: 'PS256' })}.${b64u(claims())}.c2lnbmF0dXJlLXBzMjU2LXh4`, 'TOKEN_ALG_UNSUPPORTED', '"PS256"');
-tokenCase('alg as an array', () => `${b64u({ alg: ['HS256'] })}.${b64u(claims())}.c2lnbmF0dXJlLWFycmF5LXh4`, 'TOKEN_ALG_UNSUPPORTED', 'not accepted');
-tokenCase('HS256 signed with the RSA public key PEM (algorithm confusion)', () => hmacJwt(HS, claims(), issuerRsaPem), 'TOKEN_SIGNATURE_INVALID', 'does not verify with the shared secret', ['name', 'secret', 'mount']);
-tokenCase('HS256 signed with the RSA public key DER (algorithm confusion)', () => hmacJwt(HS, claims(), issuerRsaDer), 'TOKEN_SIGNATURE_INVALID', 'does not verify with the shared secret');
-tokenCase('HS512 signed with the RSA public key PEM', () => hmacJwt({ alg: 'HS512' }, claims(), issuerRsaPem), 'TOKEN_SIGNATURE_INVALID', '(HS512)');
-tokenCase('RS256 signed with HMAC of the public key', () => hmacJwt({ alg: 'RS256' }, claims(), issuerRsaPem), 'TOKEN_SIGNATURE_INVALID', 'does not verify with the RSA public key');
-tokenCase('ES256 with no ECDSA key configured', () => `${b64u({ alg: 'ES256' })}.${b64u(claims())}.${b64u('x'.repeat(64))}`, 'TOKEN_KEY_MISSING', 'no ECDSA public key');
+tokenCase(
+  'alg as an array',
+  () => `${b64u({ alg: ['HS256'] })}.${b64u(claims())}.c2lnbmF0dXJlLWFycmF5LXh4`,
+  'TOKEN_ALG_UNSUPPORTED',
+  'not accepted',
+);
+tokenCase(
+  'HS256 signed with the RSA public key PEM (algorithm confusion)',
+  () => hmacJwt(HS, claims(), issuerRsaPem),
+  'TOKEN_SIGNATURE_INVALID',
+  'does not verify with the shared secret',
+  ['name', 'secret', 'mount'],
+);
+tokenCase(
+  'HS256 signed with the RSA public key DER (algorithm confusion)',
+  () => hmacJwt(HS, claims(), issuerRsaDer),
+  'TOKEN_SIGNATURE_INVALID',
+  'does not verify with the shared secret',
+);
+tokenCase(
+  'HS512 signed with the RSA public key PEM',
+  () => hmacJwt({ alg: 'HS512' }, claims(), issuerRsaPem),
+  'TOKEN_SIGNATURE_INVALID',
+  '(HS512)',
+);
+tokenCase(
+  'RS256 signed with HMAC of the public key',
+  () => hmacJwt({ alg: 'RS256' }, claims(), issuerRsaPem),
+  'TOKEN_SIGNATURE_INVALID',
+  'does not verify with the RSA public key',
+);
+tokenCase(
+  'ES256 with no ECDSA key configured',
+  () => `${b64u({ alg: 'ES256' })}.${b64u(claims())}.${b64u('x'.repeat(64))}`,
+  'TOKEN_KEY_MISSING',
+  'no ECDSA public key',
+);
 // kid / jku / x5u / jwk: ignored, never fetched
-tokenCase('RS256 by an attacker key with jku to a local server', () => rsaJwt({ kid: 'attacker', jku: `${jkuUrl}/jwks.json` }, claims(), attackerRsa.privateKey), 'TOKEN_SIGNATURE_INVALID', 'RSA public key', ['name', 'secret', 'mount']);
-tokenCase('RS256 by an attacker key with x5u', () => rsaJwt({ x5u: `${jkuUrl}/cert.pem` }, claims(), attackerRsa.privateKey), 'TOKEN_SIGNATURE_INVALID', 'RSA public key');
-tokenCase('RS256 by an attacker key with an embedded jwk', () => rsaJwt({ jwk: attackerJwk }, claims(), attackerRsa.privateKey), 'TOKEN_SIGNATURE_INVALID', 'RSA public key');
-tokenCase('HS256 with kid pointing at /dev/null and an empty key', () => hmacJwt({ alg: 'HS256', kid: '../../../../../dev/null' }, claims(), ''), 'TOKEN_SIGNATURE_INVALID', 'shared secret');
-tokenCase('HS256 with kid and jku pointing at a local server', () => hmacJwt({ alg: 'HS256', kid: `${jkuUrl}/k`, jku: `${jkuUrl}/jwks.json` }, claims(), 'attacker-chosen-secret-123456'), 'TOKEN_SIGNATURE_INVALID', 'shared secret');
+tokenCase(
+  'RS256 by an attacker key with jku to a local server',
+  () => rsaJwt({ kid: 'attacker', jku: `${jkuUrl}/jwks.json` }, claims(), attackerRsa.privateKey),
+  'TOKEN_SIGNATURE_INVALID',
+  'RSA public key',
+  ['name', 'secret', 'mount'],
+);
+tokenCase(
+  'RS256 by an attacker key with x5u',
+  () => rsaJwt({ x5u: `${jkuUrl}/cert.pem` }, claims(), attackerRsa.privateKey),
+  'TOKEN_SIGNATURE_INVALID',
+  'RSA public key',
+);
+tokenCase(
+  'RS256 by an attacker key with an embedded jwk',
+  () => rsaJwt({ jwk: attackerJwk }, claims(), attackerRsa.privateKey),
+  'TOKEN_SIGNATURE_INVALID',
+  'RSA public key',
+);
+tokenCase(
+  'HS256 with kid pointing at /dev/null and an empty key',
+  () => hmacJwt({ alg: 'HS256', kid: '../../../../../dev/null' }, claims(), ''),
+  'TOKEN_SIGNATURE_INVALID',
+  'shared secret',
+);
+tokenCase(
+  'HS256 with kid and jku pointing at a local server',
+  () => hmacJwt({ alg: 'HS256', kid: `${jkuUrl}/k`, jku: `${jkuUrl}/jwks.json` }, claims(), 'attacker-chosen-secret-123456'),
+  'TOKEN_SIGNATURE_INVALID',
+  'shared secret',
+);
 // Issuers
-tokenCase('valid token from an untrusted issuer', () => hmacJwt(HS, claims({ iss: 'evil.example' }), 'evil-issuer-secret-0123456789'), 'TOKEN_ISSUER_UNTRUSTED', 'issuer "evil.example" is not trusted', ['name', 'secret', 'mount', 'opts']);
-tokenCase('untrusted issuer signed with the real secret', () => hmacJwt(HS, claims({ iss: 'evil.example' }), SHARED_SECRET), 'TOKEN_ISSUER_UNTRUSTED', 'is not trusted');
+tokenCase(
+  'valid token from an untrusted issuer',
+  () => hmacJwt(HS, claims({ iss: 'evil.example' }), 'evil-issuer-secret-0123456789'),
+  'TOKEN_ISSUER_UNTRUSTED',
+  'issuer "evil.example" is not trusted',
+  ['name', 'secret', 'mount', 'opts'],
+);
+tokenCase(
+  'untrusted issuer signed with the real secret',
+  () => hmacJwt(HS, claims({ iss: 'evil.example' }), SHARED_SECRET),
+  'TOKEN_ISSUER_UNTRUSTED',
+  'is not trusted',
+);
 for (const [label, iss] of [
   ['iss in another case', 'Portworx.com'],
   ['iss upper case', 'PORTWORX.COM'],
@@ -148,20 +244,55 @@ for (const [label, iss] of [
 }
 tokenCase('iss not a string', () => hmacJwt(HS, claims({ iss: [ISSUER] }), SHARED_SECRET), 'TOKEN_CLAIM_INVALID', 'iss must be a string');
 // Time
-tokenCase('expired an hour ago', () => hmacJwt(HS, claims({ iat: nowSec() - 7200, exp: nowSec() - 3600 }), SHARED_SECRET), 'TOKEN_EXPIRED', 'expired', ['name', 'secret', 'opts', 'remove']);
-tokenCase('expired a second ago', () => hmacJwt(HS, claims({ iat: nowSec() - 60, exp: nowSec() - 1 }), SHARED_SECRET), 'TOKEN_EXPIRED', 'expired');
-tokenCase('nbf in the future', () => hmacJwt(HS, claims({ nbf: nowSec() + 3600 }), SHARED_SECRET), 'TOKEN_NOT_YET_VALID', 'not valid before');
-tokenCase('iat in the future', () => hmacJwt(HS, claims({ iat: nowSec() + 3600 }), SHARED_SECRET), 'TOKEN_NOT_YET_VALID', 'issued in the future');
-tokenCase('exp a string', () => hmacJwt(HS, claims({ exp: String(nowSec() + 3600) }), SHARED_SECRET), 'TOKEN_CLAIM_INVALID', 'exp must be a number');
-tokenCase('exp 1e400 (Infinity)', () => {
-  const payload = JSON.stringify(claims()).replace(/"exp":\d+/, '"exp":1e400');
-  return hmacJwt(HS, payload, SHARED_SECRET);
-}, 'TOKEN_CLAIM_INVALID', 'exp must be a number');
+tokenCase(
+  'expired an hour ago',
+  () => hmacJwt(HS, claims({ iat: nowSec() - 7200, exp: nowSec() - 3600 }), SHARED_SECRET),
+  'TOKEN_EXPIRED',
+  'expired',
+  ['name', 'secret', 'opts', 'remove'],
+);
+tokenCase(
+  'expired a second ago',
+  () => hmacJwt(HS, claims({ iat: nowSec() - 60, exp: nowSec() - 1 }), SHARED_SECRET),
+  'TOKEN_EXPIRED',
+  'expired',
+);
+tokenCase(
+  'nbf in the future',
+  () => hmacJwt(HS, claims({ nbf: nowSec() + 3600 }), SHARED_SECRET),
+  'TOKEN_NOT_YET_VALID',
+  'not valid before',
+);
+tokenCase(
+  'iat in the future',
+  () => hmacJwt(HS, claims({ iat: nowSec() + 3600 }), SHARED_SECRET),
+  'TOKEN_NOT_YET_VALID',
+  'issued in the future',
+);
+tokenCase(
+  'exp a string',
+  () => hmacJwt(HS, claims({ exp: String(nowSec() + 3600) }), SHARED_SECRET),
+  'TOKEN_CLAIM_INVALID',
+  'exp must be a number',
+);
+tokenCase(
+  'exp 1e400 (Infinity)',
+  () => {
+    const payload = JSON.stringify(claims()).replace(/"exp":\d+/, '"exp":1e400');
+    return hmacJwt(HS, payload, SHARED_SECRET);
+  },
+  'TOKEN_CLAIM_INVALID',
+  'exp must be a number',
+);
 // Claims
 for (const c of ['iss', 'sub', 'exp', 'iat', 'name', 'email']) {
   tokenCase(`missing ${c}`, () => hmacJwt(HS, without(c), SHARED_SECRET), 'TOKEN_CLAIM_MISSING', `missing the required claim ${c}`);
 }
-tokenCase('roles a string', () => good({ roles: 'system.admin' }), 'TOKEN_CLAIM_INVALID', 'roles must be an array of strings', ['name', 'secret', 'mount']);
+tokenCase('roles a string', () => good({ roles: 'system.admin' }), 'TOKEN_CLAIM_INVALID', 'roles must be an array of strings', [
+  'name',
+  'secret',
+  'mount',
+]);
 tokenCase('roles holding a number', () => good({ roles: ['system.user', 1] }), 'TOKEN_CLAIM_INVALID', 'roles must be an array');
 tokenCase('roles nested', () => good({ roles: [['system.admin']] }), 'TOKEN_CLAIM_INVALID', 'roles must be an array');
 tokenCase('groups a string', () => good({ groups: '*' }), 'TOKEN_CLAIM_INVALID', 'groups must be an array');
@@ -183,20 +314,47 @@ tokenCase('20 KB token', hugeToken(20), 'TOKEN_TOO_LARGE', 'at most 16384 are ac
 tokenCase('three dots (four parts)', () => `${good()}.ZXh0cmEtcGFydC14eHg`, 'TOKEN_MALFORMED', 'found 4', ['name', 'secret', 'mount']);
 tokenCase('two segments', () => `${b64u(HS)}.${b64u(claims())}`, 'TOKEN_MALFORMED', 'found 2', ['name', 'secret', 'mount']);
 tokenCase('one segment', () => 'bm90LWEtand0LWF0LWFsbC14eHh4', 'TOKEN_MALFORMED', 'found 1');
-tokenCase('five segments (JWE-shaped)', () => `${b64u({ alg: 'dir', enc: 'A256GCM' })}..aXYtaXYtaXYtaXY.Y2lwaGVydGV4dA.dGFnLXRhZy10YWc`, 'TOKEN_MALFORMED', 'found 5');
+tokenCase(
+  'five segments (JWE-shaped)',
+  () => `${b64u({ alg: 'dir', enc: 'A256GCM' })}..aXYtaXYtaXYtaXY.Y2lwaGVydGV4dA.dGFnLXRhZy10YWc`,
+  'TOKEN_MALFORMED',
+  'found 5',
+);
 tokenCase('header not JSON', () => `${b64u('not json at all')}.${b64u(claims())}.c2lnbmF0dXJlLWhkcg`, 'TOKEN_MALFORMED', 'header is not');
 tokenCase('payload a JSON array', () => hmacJwt(HS, ['iss', ISSUER], SHARED_SECRET), 'TOKEN_MALFORMED', 'payload is not');
-tokenCase('signature not base64url', () => `${b64u(HS)}.${b64u(claims())}.abc+/def=ghi`, 'TOKEN_MALFORMED', 'signature is not base64url', ['secret', 'opts']);
-tokenCase('payload tampered (roles → admin, signature kept)', () => {
-  const [h, , s] = good().split('.');
-  return `${h}.${b64u(claims({ roles: ['system.admin'], groups: ['*'] }))}.${s}`;
-}, 'TOKEN_SIGNATURE_INVALID', 'does not verify', ['name', 'secret', 'mount', 'remove']);
+tokenCase('signature not base64url', () => `${b64u(HS)}.${b64u(claims())}.abc+/def=ghi`, 'TOKEN_MALFORMED', 'signature is not base64url', [
+  'secret',
+  'opts',
+]);
+tokenCase(
+  'payload tampered (roles → admin, signature kept)',
+  () => {
+    const [h, , s] = good().split('.');
+    return `${h}.${b64u(claims({ roles: ['system.admin'], groups: ['*'] }))}.${s}`;
+  },
+  'TOKEN_SIGNATURE_INVALID',
+  'does not verify',
+  ['name', 'secret', 'mount', 'remove'],
+);
 tokenCase('signature stripped', () => `${good().split('.').slice(0, 2).join('.')}.`, 'TOKEN_SIGNATURE_INVALID', 'does not verify');
 tokenCase('crit header', () => hmacJwt({ alg: 'HS256', crit: ['exp'] }, claims(), SHARED_SECRET), 'TOKEN_MALFORMED', 'JWS extensions');
-tokenCase('b64=false header', () => hmacJwt({ alg: 'HS256', b64: false, crit: ['b64'] }, claims(), SHARED_SECRET), 'TOKEN_MALFORMED', 'JWS extensions', ['name']);
+tokenCase(
+  'b64=false header',
+  () => hmacJwt({ alg: 'HS256', b64: false, crit: ['b64'] }, claims(), SHARED_SECRET),
+  'TOKEN_MALFORMED',
+  'JWS extensions',
+  ['name'],
+);
 
 // token_secret paths (base path `pwx`; a valid decoy token sits at etc/passwd in the same store)
-function pathCase(label: string, secretRef: string, code: ErrorCode, fragment: string | RegExp, where: 'name' | 'opts' | 'mount' = 'name', extra = ''): void {
+function pathCase(
+  label: string,
+  secretRef: string,
+  code: ErrorCode,
+  fragment: string | RegExp,
+  where: 'name' | 'opts' | 'mount' = 'name',
+  extra = '',
+): void {
   const n = ++seq;
   cases.push({
     name: `token_secret ${label} (${where})`,
@@ -205,7 +363,10 @@ function pathCase(label: string, secretRef: string, code: ErrorCode, fragment: s
     noSecretRead: true,
     req: () =>
       where === 'opts'
-        ? { endpoint: 'VolumeDriver.Create', body: { Name: `hp${n}`, Opts: { token_secret: secretRef, ...(extra ? { token_secret_namespace: extra } : {}) } } }
+        ? {
+            endpoint: 'VolumeDriver.Create',
+            body: { Name: `hp${n}`, Opts: { token_secret: secretRef, ...(extra ? { token_secret_namespace: extra } : {}) } },
+          }
         : {
             endpoint: where === 'mount' ? 'VolumeDriver.Mount' : 'VolumeDriver.Create',
             body: { Name: `token_secret=${secretRef},${extra}name=hp${n}` },
@@ -236,13 +397,25 @@ pathCase('with a . segment', './good/user1', 'SECRET_PATH_INVALID', '"." segment
 pathCase('2,000 characters long', `good/${'a'.repeat(2000)}`, 'SECRET_PATH_INVALID', 'at most 1024');
 pathCase('.. in the namespace', 'user1', 'SECRET_PATH_INVALID', 'token_secret_namespace', 'name', 'token_secret_namespace=..,');
 pathCase('.. in the namespace', 'user1', 'SECRET_PATH_INVALID', 'token_secret_namespace', 'opts', '../..');
-pathCase('absolute with a namespace', '/pwx/good/user1', 'SECRET_PATH_INVALID', 'cannot be combined', 'name', 'token_secret_namespace=good,');
+pathCase(
+  'absolute with a namespace',
+  '/pwx/good/user1',
+  'SECRET_PATH_INVALID',
+  'cannot be combined',
+  'name',
+  'token_secret_namespace=good,',
+);
 pathCase('with ..', '../../etc/passwd', 'SECRET_PATH_INVALID', '".." segment', 'opts');
 
 // What the secret holds
 function secretCase(label: string, secretPath: string, code: ErrorCode, fragment: string | RegExp): void {
   const n = ++seq;
-  cases.push({ name: `secret ${label}`, code, fragment, req: () => ({ endpoint: 'VolumeDriver.Create', body: { Name: `token_secret=${secretPath},name=hs${n}` } }) });
+  cases.push({
+    name: `secret ${label}`,
+    code,
+    fragment,
+    req: () => ({ endpoint: 'VolumeDriver.Create', body: { Name: `token_secret=${secretPath},name=hs${n}` } }),
+  });
 }
 secretCase('missing', 'nope/none', 'SECRET_NOT_FOUND', 'pwx/nope/none');
 secretCase('holding JSON', 'bad/json', 'SECRET_NOT_TEXT', 'JSON');
@@ -255,17 +428,42 @@ secretCase('a symlink to /etc/passwd', 'bad/link', 'SECRET_NOT_FOUND', 'resolves
 function nameCase(label: string, code: ErrorCode, fragment: string | RegExp, body: () => unknown, endpoint = 'VolumeDriver.Create'): void {
   cases.push({ name: `name ${label}`, code, fragment, noSecretRead: true, req: () => ({ endpoint, body: body() }) });
 }
-nameCase('token_secret twice', 'NAME_DUPLICATE_KEY', 'option "token_secret" is given twice', () => ({ Name: 'token_secret=good/user1,token_secret=/etc/passwd,name=d1' }));
-nameCase('name twice', 'NAME_DUPLICATE_KEY', 'option "name" is given twice', () => ({ Name: 'name=d2,token_secret=good/user1,name=other' }));
+nameCase('token_secret twice', 'NAME_DUPLICATE_KEY', 'option "token_secret" is given twice', () => ({
+  Name: 'token_secret=good/user1,token_secret=/etc/passwd,name=d1',
+}));
+nameCase('name twice', 'NAME_DUPLICATE_KEY', 'option "name" is given twice', () => ({
+  Name: 'name=d2,token_secret=good/user1,name=other',
+}));
 nameCase('token twice', 'NAME_DUPLICATE_KEY', 'option "token" is given twice', () => ({ Name: `token=${good()},token=${good()},name=d3` }));
-nameCase('token_secret twice on Mount', 'NAME_DUPLICATE_KEY', 'given twice', () => ({ Name: 'token_secret=good/user1,name=d4,token_secret=good/user1' }), 'VolumeDriver.Mount');
-nameCase('name= empty', 'NAME_INVALID', 'option "name" in the volume name has an empty value', () => ({ Name: 'token_secret=good/user1,name=' }));
+nameCase(
+  'token_secret twice on Mount',
+  'NAME_DUPLICATE_KEY',
+  'given twice',
+  () => ({ Name: 'token_secret=good/user1,name=d4,token_secret=good/user1' }),
+  'VolumeDriver.Mount',
+);
+nameCase('name= empty', 'NAME_INVALID', 'option "name" in the volume name has an empty value', () => ({
+  Name: 'token_secret=good/user1,name=',
+}));
 nameCase('name= empty on Remove', 'NAME_INVALID', 'empty value', () => ({ Name: 'name=,token_secret=good/user1' }), 'VolumeDriver.Remove');
 nameCase('token= empty', 'NAME_INVALID', 'option "token" in the volume name has an empty value', () => ({ Name: 'token=,name=e1' }));
-nameCase('no name= in an inline spec', 'NAME_INVALID', 'no name=<volume>', () => ({ Name: 'sharedv4_svc_name=abc,token_secret=good/user1' }));
-nameCase('5,000-character bare name', 'NAME_UNSUPPORTED', 'at most 191 are accepted', () => ({ Name: 'v'.repeat(5000), Opts: { token_secret: 'good/user1' } }));
-nameCase('5,000-character name=', 'NAME_UNSUPPORTED', 'at most 191 are accepted', () => ({ Name: `token_secret=good/user1,name=${'v'.repeat(5000)}` }));
-nameCase('5,000-character bare name on Mount', 'NAME_UNSUPPORTED', 'at most 191', () => ({ Name: 'm'.repeat(5000), ID: mountId('x') }), 'VolumeDriver.Mount');
+nameCase('no name= in an inline spec', 'NAME_INVALID', 'no name=<volume>', () => ({
+  Name: 'sharedv4_svc_name=abc,token_secret=good/user1',
+}));
+nameCase('5,000-character bare name', 'NAME_UNSUPPORTED', 'at most 191 are accepted', () => ({
+  Name: 'v'.repeat(5000),
+  Opts: { token_secret: 'good/user1' },
+}));
+nameCase('5,000-character name=', 'NAME_UNSUPPORTED', 'at most 191 are accepted', () => ({
+  Name: `token_secret=good/user1,name=${'v'.repeat(5000)}`,
+}));
+nameCase(
+  '5,000-character bare name on Mount',
+  'NAME_UNSUPPORTED',
+  'at most 191',
+  () => ({ Name: 'm'.repeat(5000), ID: mountId('x') }),
+  'VolumeDriver.Mount',
+);
 nameCase('leading comma', 'NAME_INVALID', 'leading comma', () => ({ Name: ',token_secret=good/user1,name=c1' }));
 nameCase('trailing comma', 'NAME_INVALID', 'trailing comma', () => ({ Name: 'token_secret=good/user1,name=c2,' }));
 nameCase('two commas', 'NAME_INVALID', 'two commas in a row', () => ({ Name: 'token_secret=good/user1,,name=c3' }));
@@ -273,23 +471,61 @@ nameCase('a piece with no =', 'NAME_INVALID', 'has no "="', () => ({ Name: 'toke
 nameCase('an empty key', 'NAME_INVALID', 'has the key ""', () => ({ Name: '=x,token_secret=good/user1,name=c5' }));
 nameCase('a capitalised key', 'NAME_INVALID', 'has the key "Token_secret"', () => ({ Name: 'Token_secret=/etc/passwd,name=c6' }));
 nameCase('an upper-case TOKEN key', 'NAME_INVALID', 'has the key "TOKEN"', () => ({ Name: `TOKEN=${good()},name=c7` }));
-nameCase('name=my.vol (pxd would cut it at the dot)', 'NAME_UNSUPPORTED', 'contains "." (U+002E)', () => ({ Name: 'token_secret=good/user1,name=my.vol' }));
+nameCase('name=my.vol (pxd would cut it at the dot)', 'NAME_UNSUPPORTED', 'contains "." (U+002E)', () => ({
+  Name: 'token_secret=good/user1,name=my.vol',
+}));
 nameCase('name= with a Greek omicron', 'NAME_UNSUPPORTED', 'U+03BF', () => ({ Name: 'token_secret=good/user1,name=v\u03bfl' }));
 nameCase('name= with a space', 'NAME_UNSUPPORTED', 'a space (U+0020)', () => ({ Name: 'token_secret=good/user1,name=a b' }));
 nameCase('name= with a NUL', 'NAME_UNSUPPORTED', 'a NUL', () => ({ Name: 'token_secret=good/user1,name=a\u0000b' }), 'VolumeDriver.Mount');
 nameCase('bare ../../etc', 'NAME_UNSUPPORTED', '"." (U+002E)', () => ({ Name: '../../etc', Opts: { token_secret: 'good/user1' } }));
 nameCase('bare a b;$(id)', 'NAME_UNSUPPORTED', 'a space', () => ({ Name: 'a b;$(id)', Opts: { token_secret: 'good/user1' } }));
-nameCase('bare name with no token on Create', 'TOKEN_MISSING', 'no token for create of volume lonely', () => ({ Name: 'lonely', Opts: null }));
+nameCase('bare name with no token on Create', 'TOKEN_MISSING', 'no token for create of volume lonely', () => ({
+  Name: 'lonely',
+  Opts: null,
+}));
 nameCase('inline spec with no token on Create', 'TOKEN_MISSING', 'no token for create of volume t1', () => ({ Name: 'repl=3,name=t1' }));
-nameCase('unknown bare name on Mount', 'TOKEN_MISSING', 'Docker sends options only on create', () => ({ Name: 'stranger', ID: mountId('x') }), 'VolumeDriver.Mount');
-nameCase('Opts smuggled into a Mount', 'TOKEN_MISSING', 'no token for mount', () => ({ Name: 'smuggle', ID: mountId('x'), Opts: { token_secret: 'good/user1' } }), 'VolumeDriver.Mount');
-nameCase('Opts token smuggled into a Remove (pxd would read it)', 'TOKEN_MISSING', 'no token for remove', () => ({ Name: 'smuggle2', Opts: { token: good() } }), 'VolumeDriver.Remove');
+nameCase(
+  'unknown bare name on Mount',
+  'TOKEN_MISSING',
+  'Docker sends options only on create',
+  () => ({ Name: 'stranger', ID: mountId('x') }),
+  'VolumeDriver.Mount',
+);
+nameCase(
+  'Opts smuggled into a Mount',
+  'TOKEN_MISSING',
+  'no token for mount',
+  () => ({ Name: 'smuggle', ID: mountId('x'), Opts: { token_secret: 'good/user1' } }),
+  'VolumeDriver.Mount',
+);
+nameCase(
+  'Opts token smuggled into a Remove (pxd would read it)',
+  'TOKEN_MISSING',
+  'no token for remove',
+  () => ({ Name: 'smuggle2', Opts: { token: good() } }),
+  'VolumeDriver.Remove',
+);
 
 // Bodies and the protocol
-function bodyCase(label: string, code: ErrorCode, fragment: string | RegExp, raw: () => Buffer | string, endpoint = 'VolumeDriver.Create', status = 200): void {
-  cases.push({ name: `body ${label} (${endpoint.split('.')[1]})`, code, fragment, status, noSecretRead: true, req: () => ({ endpoint, raw: raw() }) });
+function bodyCase(
+  label: string,
+  code: ErrorCode,
+  fragment: string | RegExp,
+  raw: () => Buffer | string,
+  endpoint = 'VolumeDriver.Create',
+  status = 200,
+): void {
+  cases.push({
+    name: `body ${label} (${endpoint.split('.')[1]})`,
+    code,
+    fragment,
+    status,
+    noSecretRead: true,
+    req: () => ({ endpoint, raw: raw() }),
+  });
 }
-for (const ep of ['VolumeDriver.Create', 'VolumeDriver.Mount', 'VolumeDriver.Remove']) bodyCase('empty', 'BODY_EMPTY', 'empty body', () => '', ep);
+for (const ep of ['VolumeDriver.Create', 'VolumeDriver.Mount', 'VolumeDriver.Remove'])
+  bodyCase('empty', 'BODY_EMPTY', 'empty body', () => '', ep);
 bodyCase('a lone newline', 'BODY_EMPTY', 'empty body', () => '\n');
 bodyCase('null', 'BODY_INVALID', 'got null', () => 'null\n');
 bodyCase('an array', 'BODY_INVALID', 'got an array', () => '[{"Name":"token_secret=good/user1,name=x"}]\n', 'VolumeDriver.Mount');
@@ -298,8 +534,16 @@ bodyCase('a number', 'BODY_INVALID', 'got number', () => '42\n', 'VolumeDriver.R
 bodyCase('truncated JSON', 'BODY_NOT_JSON', 'is not JSON', () => '{"Name":"token_secret=good/user1,na');
 bodyCase('JSON then garbage', 'BODY_NOT_JSON', 'is not JSON', () => '{"Name":"token_secret=good/user1,name=g1"} {"Name":"x"}');
 bodyCase('a UTF-8 BOM before the JSON', 'BODY_NOT_JSON', 'is not JSON', () => '\ufeff{"Name":"token_secret=good/user1,name=b1"}');
-bodyCase('invalid UTF-8 inside Name', 'BODY_NOT_JSON', 'not valid UTF-8', () => Buffer.concat([Buffer.from('{"Name":"token_secret=good/user1,name=u'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]));
-bodyCase('a 0xFF byte', 'BODY_NOT_JSON', 'not valid UTF-8', () => Buffer.concat([Buffer.from('{"Name":"token_secret=good/user1,name=u2'), Buffer.from([0xff]), Buffer.from('"}')]), 'VolumeDriver.Mount');
+bodyCase('invalid UTF-8 inside Name', 'BODY_NOT_JSON', 'not valid UTF-8', () =>
+  Buffer.concat([Buffer.from('{"Name":"token_secret=good/user1,name=u'), Buffer.from([0xc3, 0x28]), Buffer.from('"}')]),
+);
+bodyCase(
+  'a 0xFF byte',
+  'BODY_NOT_JSON',
+  'not valid UTF-8',
+  () => Buffer.concat([Buffer.from('{"Name":"token_secret=good/user1,name=u2'), Buffer.from([0xff]), Buffer.from('"}')]),
+  'VolumeDriver.Mount',
+);
 bodyCase('a lone surrogate escape', 'NAME_UNSUPPORTED', 'U+D800', () => '{"Name":"token_secret=good/user1,name=s\\ud800"}');
 bodyCase('Name a number', 'BODY_INVALID', 'needs "Name" as a string, got number', () => '{"Name":5}');
 bodyCase('Name null', 'BODY_INVALID', 'got null', () => '{"Name":null}', 'VolumeDriver.Mount');
@@ -310,18 +554,70 @@ bodyCase('Name empty (pxd would remove the first volume)', 'BODY_INVALID', 'empt
 bodyCase('Name 70,000 characters', 'BODY_INVALID', 'longer than 65536', () => JSON.stringify({ Name: 'n'.repeat(70_000) }));
 bodyCase('Opts an array', 'OPTS_INVALID', 'not an array', () => '{"Name":"o1","Opts":["token_secret=good/user1"]}');
 bodyCase('Opts a string', 'OPTS_INVALID', 'not a string', () => '{"Name":"o2","Opts":"token_secret=good/user1"}');
-bodyCase('Opts with a number value', 'OPTS_INVALID', 'must be a string, not a number', () => '{"Name":"o3","Opts":{"token_secret":"good/user1","size":5}}');
-bodyCase('Opts with __proto__', 'OPTS_INVALID', '"__proto__" must be a string', () => '{"Name":"o4","Opts":{"__proto__":{"token_secret":"good/user1"}}}');
+bodyCase(
+  'Opts with a number value',
+  'OPTS_INVALID',
+  'must be a string, not a number',
+  () => '{"Name":"o3","Opts":{"token_secret":"good/user1","size":5}}',
+);
+bodyCase(
+  'Opts with __proto__',
+  'OPTS_INVALID',
+  '"__proto__" must be a string',
+  () => '{"Name":"o4","Opts":{"__proto__":{"token_secret":"good/user1"}}}',
+);
 bodyCase('Opts with an empty key', 'OPTS_INVALID', 'empty key', () => '{"Name":"o5","Opts":{"":"x","token_secret":"good/user1"}}');
-bodyCase('Opts 10,000 levels deep', 'OPTS_INVALID', 'not an array', () => `{"Name":"o6","Opts":${'['.repeat(10_000)}${']'.repeat(10_000)}}`);
+bodyCase(
+  'Opts 10,000 levels deep',
+  'OPTS_INVALID',
+  'not an array',
+  () => `{"Name":"o6","Opts":${'['.repeat(10_000)}${']'.repeat(10_000)}}`,
+);
 // pxd builds the mountpoint as <root>/<volume><ID>: only dockerd's 64 lowercase hex characters (or no ID, as dvdcli) pass.
 const ID_RULE = 'VolumeDriver.Mount "ID" must be 64 lowercase hex characters, as dockerd sends, or absent';
-bodyCase('Mount ID a number', 'BODY_INVALID', `${ID_RULE}; got a number`, () => '{"Name":"token_secret=good/user1,name=i1","ID":7}', 'VolumeDriver.Mount');
-bodyCase('Mount ID 300 characters', 'BODY_INVALID', `${ID_RULE}; got 300 characters that are not all lowercase hex`, () => JSON.stringify({ Name: 'token_secret=good/user1,name=i2', ID: 'i'.repeat(300) }), 'VolumeDriver.Mount');
-bodyCase('Mount ID a path', 'BODY_INVALID', `${ID_RULE}; got 12 characters`, () => JSON.stringify({ Name: 'token_secret=good/user1,name=i3', ID: '/../../../..' }), 'VolumeDriver.Mount');
-bodyCase('Mount ID 64 upper-case hex', 'BODY_INVALID', `${ID_RULE}; got 64 characters`, () => JSON.stringify({ Name: 'token_secret=good/user1,name=i4', ID: mountId('i4').toUpperCase() }), 'VolumeDriver.Mount');
-bodyCase('Unmount ID 63 hex characters', 'BODY_INVALID', '"ID" must be 64 lowercase hex characters', () => JSON.stringify({ Name: 'token_secret=good/user1,name=i5', ID: mountId('i5').slice(1) }), 'VolumeDriver.Unmount');
-bodyCase('2 MB', 'BODY_TOO_LARGE', 'the limit is 1048576', () => JSON.stringify({ Name: 'token_secret=good/user1,name=big', Opts: { pad: 'p'.repeat(2 * 1024 * 1024) } }), 'VolumeDriver.Create', 413);
+bodyCase(
+  'Mount ID a number',
+  'BODY_INVALID',
+  `${ID_RULE}; got a number`,
+  () => '{"Name":"token_secret=good/user1,name=i1","ID":7}',
+  'VolumeDriver.Mount',
+);
+bodyCase(
+  'Mount ID 300 characters',
+  'BODY_INVALID',
+  `${ID_RULE}; got 300 characters that are not all lowercase hex`,
+  () => JSON.stringify({ Name: 'token_secret=good/user1,name=i2', ID: 'i'.repeat(300) }),
+  'VolumeDriver.Mount',
+);
+bodyCase(
+  'Mount ID a path',
+  'BODY_INVALID',
+  `${ID_RULE}; got 12 characters`,
+  () => JSON.stringify({ Name: 'token_secret=good/user1,name=i3', ID: '/../../../..' }),
+  'VolumeDriver.Mount',
+);
+bodyCase(
+  'Mount ID 64 upper-case hex',
+  'BODY_INVALID',
+  `${ID_RULE}; got 64 characters`,
+  () => JSON.stringify({ Name: 'token_secret=good/user1,name=i4', ID: mountId('i4').toUpperCase() }),
+  'VolumeDriver.Mount',
+);
+bodyCase(
+  'Unmount ID 63 hex characters',
+  'BODY_INVALID',
+  '"ID" must be 64 lowercase hex characters',
+  () => JSON.stringify({ Name: 'token_secret=good/user1,name=i5', ID: mountId('i5').slice(1) }),
+  'VolumeDriver.Unmount',
+);
+bodyCase(
+  '2 MB',
+  'BODY_TOO_LARGE',
+  'the limit is 1048576',
+  () => JSON.stringify({ Name: 'token_secret=good/user1,name=big', Opts: { pad: 'p'.repeat(2 * 1024 * 1024) } }),
+  'VolumeDriver.Create',
+  413,
+);
 cases.push({
   name: 'body 2 MB chunked, no Content-Length (Create)',
   code: 'BODY_TOO_LARGE',
@@ -347,7 +643,13 @@ function endpointCase(label: string, code: ErrorCode, fragment: string | RegExp,
 }
 endpointCase('unknown endpoint', 'ENDPOINT_UNKNOWN', 'no such plugin endpoint /VolumeDriver.Nope', 404, 'VolumeDriver.Nope');
 endpointCase('endpoint in the wrong case', 'ENDPOINT_UNKNOWN', 'no such plugin endpoint', 404, 'volumedriver.create');
-endpointCase('endpoint with a trailing path', 'ENDPOINT_UNKNOWN', 'no such plugin endpoint', 404, 'VolumeDriver.Create/../../VolumeDriver.Remove');
+endpointCase(
+  'endpoint with a trailing path',
+  'ENDPOINT_UNKNOWN',
+  'no such plugin endpoint',
+  404,
+  'VolumeDriver.Create/../../VolumeDriver.Remove',
+);
 endpointCase('endpoint with ../', 'ENDPOINT_UNKNOWN', 'no such plugin endpoint', 404, '../VolumeDriver.Create');
 endpointCase('the root path', 'ENDPOINT_UNKNOWN', 'no such plugin endpoint', 404, '');
 endpointCase('GET instead of POST', 'METHOD_NOT_ALLOWED', 'GET /VolumeDriver.Create', 405, 'VolumeDriver.Create', 'GET');
@@ -513,11 +815,20 @@ describe('after the barrage', () => {
   it('every refusal of an authenticated call left an audit line with its reason', () => {
     const audits = stack.logs.filter((l) => l.includes('"audit":true') && l.includes('"decision":"deny"'));
     const reasons = new Set(audits.map((l) => (JSON.parse(l) as { reason: string }).reason));
-    for (const code of ['TOKEN_ALG_UNSUPPORTED', 'TOKEN_SIGNATURE_INVALID', 'TOKEN_EXPIRED', 'SECRET_PATH_OUTSIDE_BASE', 'POLICY_BINDING_DENIED', 'NAME_DUPLICATE_KEY']) {
+    for (const code of [
+      'TOKEN_ALG_UNSUPPORTED',
+      'TOKEN_SIGNATURE_INVALID',
+      'TOKEN_EXPIRED',
+      'SECRET_PATH_OUTSIDE_BASE',
+      'POLICY_BINDING_DENIED',
+      'NAME_DUPLICATE_KEY',
+    ]) {
       expect(reasons).toContain(code);
     }
     // Refused by the proxy itself: none of them reached pxd.
-    const refused = stack.logs.filter((l) => l.includes('"audit":true')).map((l) => JSON.parse(l) as { decision: string; forwarded: boolean });
+    const refused = stack.logs
+      .filter((l) => l.includes('"audit":true'))
+      .map((l) => JSON.parse(l) as { decision: string; forwarded: boolean });
     expect(refused.filter((a) => a.decision !== 'allow').every((a) => a.decision === 'deny' && a.forwarded === false)).toBe(true);
   });
 

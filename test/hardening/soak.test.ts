@@ -24,10 +24,20 @@ describe('soak', () => {
     expect(r.leaks).toBe(0);
 
     // The run really mixed what it claims, and DC/OS really flapped under it.
-    for (const kind of ['valid-mount', 'valid-get', 'bad-token-get', 'expired-inline', 'forged-inline', 'expired-secret', 'forged-secret', 'wrong-tenant']) {
+    for (const kind of [
+      'valid-mount',
+      'valid-get',
+      'bad-token-get',
+      'expired-inline',
+      'forged-inline',
+      'expired-secret',
+      'forged-secret',
+      'wrong-tenant',
+    ]) {
       expect(r.byKind[kind] ?? 0, kind).toBeGreaterThan(REQUESTS / 50);
     }
-    for (const code of ['TOKEN_EXPIRED', 'TOKEN_SIGNATURE_INVALID', 'POLICY_BINDING_DENIED']) expect(r.denyReasons[code] ?? 0, code).toBeGreaterThan(0);
+    for (const code of ['TOKEN_EXPIRED', 'TOKEN_SIGNATURE_INVALID', 'POLICY_BINDING_DENIED'])
+      expect(r.denyReasons[code] ?? 0, code).toBeGreaterThan(0);
     expect(r.dcosFlaps).toBeGreaterThanOrEqual(2);
     expect(r.staleServed).toBeGreaterThan(0);
     expect(r.allowed + r.denied).toBe(REQUESTS);

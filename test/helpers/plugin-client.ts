@@ -21,7 +21,12 @@ export interface RawReply {
  * no Content-Type, an empty Host, a JSON body with a trailing newline. `agent: false` gives a fresh
  * connection per call, as dvdcli does.
  */
-export function callPlugin(socketPath: string, endpoint: string, body?: unknown, opts: { raw?: string | Buffer; method?: string; freshConnection?: boolean } = {}): Promise<RawReply> {
+export function callPlugin(
+  socketPath: string,
+  endpoint: string,
+  body?: unknown,
+  opts: { raw?: string | Buffer; method?: string; freshConnection?: boolean } = {},
+): Promise<RawReply> {
   const payload = opts.raw !== undefined ? opts.raw : body === undefined ? '' : JSON.stringify(body) + '\n';
   return new Promise((resolve, reject) => {
     const req = http.request(

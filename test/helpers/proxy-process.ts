@@ -23,10 +23,11 @@ export function startProxyProcess(args: string[], env: NodeJS.ProcessEnv = {}): 
     for (const line of buf.toString('utf8').split('\n')) {
       if (!line) continue;
       lines.push(line);
-      for (const w of [...waiters]) if (w.re.test(line)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(line);
-      }
+      for (const w of [...waiters])
+        if (w.re.test(line)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(line);
+        }
     }
   };
   child.stdout!.on('data', onData);

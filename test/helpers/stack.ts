@@ -17,12 +17,12 @@ export interface Stack {
   mountsRoot: string;
   /** Every log line the proxy wrote (JSON text). */
   logs: string[];
-  call: typeof callPluginBound;
+  call: CallPluginBound;
   writeSecret(secretPath: string, value: string): void;
   close(): Promise<void>;
 }
 
-declare function callPluginBound(endpoint: string, body?: unknown, opts?: Parameters<typeof callPlugin>[3]): ReturnType<typeof callPlugin>;
+type CallPluginBound = (endpoint: string, body?: unknown, opts?: Parameters<typeof callPlugin>[3]) => ReturnType<typeof callPlugin>;
 
 /** A proxy in front of the pxd double, each on a real unix socket in a fresh temp folder. */
 export async function startStack(opts: { flags?: Record<string, unknown>; start?: StartOptions; dir?: string } = {}): Promise<Stack> {

@@ -2,7 +2,11 @@ import { SignJWT } from 'jose';
 import { createSecretKey } from 'node:crypto';
 
 /** Sign a pxd-style token directly with jose (independent of the proxy's own generator). */
-export async function signHs256(secret: string, claims: Record<string, unknown>, opts: { expSec?: number; iatSec?: number } = {}): Promise<string> {
+export async function signHs256(
+  secret: string,
+  claims: Record<string, unknown>,
+  opts: { expSec?: number; iatSec?: number } = {},
+): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
   return new SignJWT({ iat: opts.iatSec ?? now, exp: opts.expSec ?? now + 3600, ...claims })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })

@@ -25,7 +25,12 @@ beforeAll(async () => {
   dcos = await startDcosDouble({
     tls: { serverKeyPem: pki.serverKeyPem, serverCertPem: pki.serverCertPem },
     serviceAccounts: { 'pwx-proxy': sa.publicKeyPem },
-    secrets: { 'pwx/secrets/user1-token': user1 + '\n', 'pwx/secrets/user2-token': user2, 'pwx/secrets/user1': 'decoy-not-a-token', 'other/secret': user2 },
+    secrets: {
+      'pwx/secrets/user1-token': user1 + '\n',
+      'pwx/secrets/user2-token': user2,
+      'pwx/secrets/user1': 'decoy-not-a-token',
+      'other/secret': user2,
+    },
     grants: { 'pwx-proxy': ['dcos:secrets:default:/pwx/secrets/* read'] },
   });
   const keyFile = path.join(pki.dir, 'sa.pem');
@@ -81,7 +86,9 @@ describe('token_secret from the DC/OS Secret Store, through the proxy socket', (
 
   it('names the permission to grant when the account may not read the secret, and the path when missing', async () => {
     const denied = await stack.call('VolumeDriver.Create', { Name: 'token_secret=/other/secret,name=v403' });
-    expect(denied.json.Err).toMatch(/^pxd-auth SECRET_FORBIDDEN: create of volume v403: .*pwx-proxy.*dcos:secrets:default:\/other\/secret read/);
+    expect(denied.json.Err).toMatch(
+      /^pxd-auth SECRET_FORBIDDEN: create of volume v403: .*pwx-proxy.*dcos:secrets:default:\/other\/secret read/,
+    );
     const missing = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/nobody,name=v404' });
     expect(missing.json.Err).toMatch(/^pxd-auth SECRET_NOT_FOUND: create of volume v404: .*pwx\/secrets\/nobody/);
     expect(stack.pxd.requests.filter((r) => /Create/.test(r.endpoint))).toHaveLength(1);

@@ -19,15 +19,18 @@ beforeAll(async () => {
   sa = makeRsaKeyPair();
   dcos = await startDcosDouble({
     tls: { serverKeyPem: pki.serverKeyPem, serverCertPem: pki.serverCertPem },
-    serviceAccounts: { 'pwx-proxy': sa.publicKeyPem, 'no-grants': sa.publicKeyPem, 'reader': sa.publicKeyPem },
+    serviceAccounts: { 'pwx-proxy': sa.publicKeyPem, 'no-grants': sa.publicKeyPem, reader: sa.publicKeyPem },
     secrets: { 'pwx/secrets/user1-token': 'x.y.z' },
     grants: {
       'pwx-proxy': ['dcos:secrets:list:default:/pwx/secrets read', 'dcos:secrets:default:/pwx/secrets/* read'],
       // The documented least privilege (docs/dcos-permissions.md): read, no list.
-      'reader': ['dcos:secrets:default:/pwx/secrets/* read'],
+      reader: ['dcos:secrets:default:/pwx/secrets/* read'],
     },
   });
-  pxd = await startPxdDouble({ socketPath: path.join(pki.dir, 'pxd.sock'), auth: { issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }] } });
+  pxd = await startPxdDouble({
+    socketPath: path.join(pki.dir, 'pxd.sock'),
+    auth: { issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }] },
+  });
 });
 afterAll(async () => {
   await pxd.close();
@@ -39,8 +42,21 @@ async function doctor(env: Record<string, string>, now?: () => number): Promise<
   const keyFile = path.join(pki.dir, 'key.pem');
   writeFileSync(keyFile, sa.pkcs8Pem, { mode: 0o600 });
   const { config, problems } = loadConfig({
-    flags: { secrets: 'dcos', jwtIssuer: ISSUER, jwtSharedSecret: SHARED_SECRET, backend: `unix://${pxd.socketPath}`, secretsBasePath: 'pwx/secrets', socket: path.join(pki.dir, 'p.sock') },
-    env: { DCOS_CLUSTER_URL: dcos.url, DCOS_SECRETS_CA_CERT_FILE: pki.ca.certFile, DCOS_SERVICE_ACCOUNT: 'pwx-proxy', DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile, ...env },
+    flags: {
+      secrets: 'dcos',
+      jwtIssuer: ISSUER,
+      jwtSharedSecret: SHARED_SECRET,
+      backend: `unix://${pxd.socketPath}`,
+      secretsBasePath: 'pwx/secrets',
+      socket: path.join(pki.dir, 'p.sock'),
+    },
+    env: {
+      DCOS_CLUSTER_URL: dcos.url,
+      DCOS_SECRETS_CA_CERT_FILE: pki.ca.certFile,
+      DCOS_SERVICE_ACCOUNT: 'pwx-proxy',
+      DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile,
+      ...env,
+    },
   });
   expect(problems).toEqual([]);
   const checks = await runDoctor({ config, problems, now });
@@ -58,7 +74,11 @@ describe('doctor: DC/OS', () => {
 
   it('catches a wrong CA', async () => {
     const c = await doctor({ DCOS_SECRETS_CA_CERT_FILE: pki.otherCa.certFile });
-    expect(c.get('DC/OS reachable')).toMatchObject({ ok: false, detail: expect.stringMatching(/SECRET_STORE_TLS/), fix: expect.stringMatching(/DCOS_SECRETS_CA_CERT_FILE/) });
+    expect(c.get('DC/OS reachable')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/SECRET_STORE_TLS/),
+      fix: expect.stringMatching(/DCOS_SECRETS_CA_CERT_FILE/),
+    });
   });
 
   it('catches a key the IAM does not know', async () => {
@@ -66,7 +86,11 @@ describe('doctor: DC/OS', () => {
     const wrong = path.join(pki.dir, 'wrong.pem');
     writeFileSync(wrong, other.pkcs8Pem, { mode: 0o600 });
     const c = await doctor({ DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: wrong });
-    expect(c.get('DC/OS login')).toMatchObject({ ok: false, detail: expect.stringMatching(/SECRET_STORE_LOGIN_FAILED/), fix: expect.stringMatching(/public key registered must match/) });
+    expect(c.get('DC/OS login')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/SECRET_STORE_LOGIN_FAILED/),
+      fix: expect.stringMatching(/public key registered must match/),
+    });
   });
 
   it('passes the least-privilege grant: a 403 on listing is "not checked", naming the list permission', async () => {
@@ -81,12 +105,19 @@ describe('doctor: DC/OS', () => {
 
   it('cannot tell a missing read grant from a missing list grant: also "not checked", not a failure', async () => {
     const c = await doctor({ DCOS_SERVICE_ACCOUNT: 'no-grants' });
-    expect(c.get('secret base path')).toMatchObject({ ok: true, detail: expect.stringContaining('dcos:secrets:default:/pwx/secrets/* read') });
+    expect(c.get('secret base path')).toMatchObject({
+      ok: true,
+      detail: expect.stringContaining('dcos:secrets:default:/pwx/secrets/* read'),
+    });
   });
 
   it('catches clock skew against the Date header', async () => {
     const c = await doctor({}, () => Date.now() + 10 * 60_000);
-    expect(c.get('clock skew')).toMatchObject({ ok: false, detail: expect.stringMatching(/60\d s ahead of DC\/OS/), fix: expect.stringMatching(/chrony|ntp/) });
+    expect(c.get('clock skew')).toMatchObject({
+      ok: false,
+      detail: expect.stringMatching(/60\d s ahead of DC\/OS/),
+      fix: expect.stringMatching(/chrony|ntp/),
+    });
   });
 
   it('catches DC/OS unreachable', async () => {

@@ -27,7 +27,12 @@ let pxd: PxdDouble;
 beforeAll(async () => {
   pxd = await startPxdDouble({
     socketPath: path.join(dir, 'pxd.sock'),
-    auth: { issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }, { name: 'rotated.example', sharedSecret: 'second-shared-secret-0123456789' }] },
+    auth: {
+      issuers: [
+        { name: ISSUER, sharedSecret: SHARED_SECRET },
+        { name: 'rotated.example', sharedSecret: 'second-shared-secret-0123456789' },
+      ],
+    },
     mountsRoot: path.join(dir, 'mounts'),
     defaultSize: '1G',
   });
@@ -41,16 +46,27 @@ describe('token generate (pxctl auth token generate compatible)', () => {
   it('signs tokens the proxy verifies, with pxd claim layout', async () => {
     const cfg = path.join(dir, 'user.yaml');
     writeFileSync(cfg, 'name: Tenant One\nemail: t1@example.com\nroles: ["system.user"]\ngroups: ["g1"]\n');
-    const { stdout } = await run(process.execPath, [BIN, 'token', 'generate', '--auth-config', cfg, '--issuer', ISSUER, '--token-duration', '2h'], {
-      env: { PATH: process.env.PATH, PORTWORX_AUTH_SHARED_SECRET: SHARED_SECRET },
-    });
+    const { stdout } = await run(
+      process.execPath,
+      [BIN, 'token', 'generate', '--auth-config', cfg, '--issuer', ISSUER, '--token-duration', '2h'],
+      {
+        env: { PATH: process.env.PATH, PORTWORX_AUTH_SHARED_SECRET: SHARED_SECRET },
+      },
+    );
     const token = stdout.trim();
     expect(decodeProtectedHeader(token)).toEqual({ alg: 'HS256', typ: 'JWT' });
     const claims = decodeJwt(token);
     expect(Object.keys(claims)).toEqual(['sub', 'iss', 'email', 'name', 'roles', 'groups', 'iat', 'exp']);
     expect(claims.sub).toBe(Buffer.from('openstorage.io/Tenant One/t1@example.com').toString('base64'));
     expect(claims.exp! - claims.iat!).toBe(7200);
-    const v = new TokenVerifier({ issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }], requiredClaims: ['iss', 'sub', 'exp', 'iat', 'name', 'email'], usernameClaim: 'sub', clockToleranceSec: 0, maxTokenLength: 16384, cacheSize: 0 });
+    const v = new TokenVerifier({
+      issuers: [{ name: ISSUER, sharedSecret: SHARED_SECRET }],
+      requiredClaims: ['iss', 'sub', 'exp', 'iat', 'name', 'email'],
+      usernameClaim: 'sub',
+      clockToleranceSec: 0,
+      maxTokenLength: 16384,
+      cacheSize: 0,
+    });
     expect((await v.verify(token)).roles).toEqual(['system.user']);
   });
 
@@ -58,7 +74,17 @@ describe('token generate (pxctl auth token generate compatible)', () => {
     const cfg = path.join(dir, 'user2.yaml');
     writeFileSync(cfg, 'name: A\nemail: a@example.com\n');
     for (const d of ['1w', '1d2h', '1.5h']) {
-      const r = await run(process.execPath, [BIN, 'token', 'generate', '--auth-config', cfg, '--shared-secret', SHARED_SECRET, '--token-duration', d]).catch((e) => e);
+      const r = await run(process.execPath, [
+        BIN,
+        'token',
+        'generate',
+        '--auth-config',
+        cfg,
+        '--shared-secret',
+        SHARED_SECRET,
+        '--token-duration',
+        d,
+      ]).catch((e) => e);
       expect(r.code, d).toBe(1);
       expect(r.stderr, d).toMatch(/\^\[0-9\]\+\(s\|m\|h\|d\|y\)\$/);
     }
@@ -76,24 +102,64 @@ describe('token check explains each failure kind', () => {
     writeFileSync(path.join(secrets, p), v);
   };
   const check = (o: { token?: string; secret?: string; volume?: string; op?: 'create' | 'mount' | 'remove' }) =>
-    checkToken({ config: config!, secrets: new FileSecretStore(secrets), state: { get: () => undefined }, operation: o.op ?? 'mount', ...o });
+    checkToken({
+      config: config!,
+      secrets: new FileSecretStore(secrets),
+      state: { get: () => undefined },
+      operation: o.op ?? 'mount',
+      ...o,
+    });
 
   it('passes a good token and never prints it', async () => {
     const t = await signHs256(SHARED_SECRET, userClaims('u1'));
     put('pwx/ok', t);
     const r = await check({ volume: 'token_secret=pwx/ok,name=v1', op: 'create' });
     expect(r.allowed).toBe(true);
-    expect(r.steps.map((s) => s.step)).toEqual(['source', 'issuer', 'algorithm', 'expiry', 'signature and claims', 'identity', 'role decision', 'binding']);
+    expect(r.steps.map((s) => s.step)).toEqual([
+      'source',
+      'issuer',
+      'algorithm',
+      'expiry',
+      'signature and claims',
+      'identity',
+      'role decision',
+      'binding',
+    ]);
     expect(r.steps.find((s) => s.step === 'expiry')!.detail).toMatch(/expires .* \(in 5\d minutes\)/);
     expect(JSON.stringify(r)).not.toContain(t.split('.')[2]);
   });
 
   it.each([
-    ['expired', async () => ({ token: await signHs256(SHARED_SECRET, userClaims('u1'), { iatSec: 1_700_000_000, expSec: 1_700_000_100 }) }), /TOKEN_EXPIRED/, 'signature and claims'],
-    ['untrusted issuer', async () => ({ token: await signHs256(SHARED_SECRET, { ...userClaims('u1'), iss: 'evil' }) }), /TOKEN_ISSUER_UNTRUSTED/, 'signature and claims'],
-    ['bad signature', async () => ({ token: await signHs256('another-secret-entirely-000', userClaims('u1')) }), /TOKEN_SIGNATURE_INVALID/, 'signature and claims'],
-    ['missing claim', async () => ({ token: await signHs256(SHARED_SECRET, { ...userClaims('u1'), email: undefined }) }), /TOKEN_CLAIM_MISSING.*email/, 'signature and claims'],
-    ['view role creating', async () => ({ token: await signHs256(SHARED_SECRET, userClaims('v', ['system.view'])), op: 'create' as const }), /POLICY_ROLE_DENIED/, 'role decision'],
+    [
+      'expired',
+      async () => ({ token: await signHs256(SHARED_SECRET, userClaims('u1'), { iatSec: 1_700_000_000, expSec: 1_700_000_100 }) }),
+      /TOKEN_EXPIRED/,
+      'signature and claims',
+    ],
+    [
+      'untrusted issuer',
+      async () => ({ token: await signHs256(SHARED_SECRET, { ...userClaims('u1'), iss: 'evil' }) }),
+      /TOKEN_ISSUER_UNTRUSTED/,
+      'signature and claims',
+    ],
+    [
+      'bad signature',
+      async () => ({ token: await signHs256('another-secret-entirely-000', userClaims('u1')) }),
+      /TOKEN_SIGNATURE_INVALID/,
+      'signature and claims',
+    ],
+    [
+      'missing claim',
+      async () => ({ token: await signHs256(SHARED_SECRET, { ...userClaims('u1'), email: undefined }) }),
+      /TOKEN_CLAIM_MISSING.*email/,
+      'signature and claims',
+    ],
+    [
+      'view role creating',
+      async () => ({ token: await signHs256(SHARED_SECRET, userClaims('v', ['system.view'])), op: 'create' as const }),
+      /POLICY_ROLE_DENIED/,
+      'role decision',
+    ],
     ['missing secret', async () => ({ secret: 'pwx/none' }), /SECRET_NOT_FOUND/, 'source'],
     ['malformed path', async () => ({ secret: 'pwx/../x' }), /SECRET_PATH_INVALID/, 'source'],
   ])('%s', async (_name, make, re, step) => {
@@ -113,7 +179,12 @@ describe('doctor', () => {
 
     const specDir = path.join(dir, 'specs');
     mkdirSync(specDir, { recursive: true });
-    const base = { secrets: `file:${path.join(dir, 'no-such-secrets')}`, jwtIssuer: ISSUER, jwtSharedSecret: SHARED_SECRET, socket: path.join(dir, 'doc', 'pxd-auth.sock') };
+    const base = {
+      secrets: `file:${path.join(dir, 'no-such-secrets')}`,
+      jwtIssuer: ISSUER,
+      jwtSharedSecret: SHARED_SECRET,
+      socket: path.join(dir, 'doc', 'pxd-auth.sock'),
+    };
     const { config: c1 } = loadConfig({ flags: { ...base, backend: `unix://${path.join(dir, 'absent.sock')}` }, env: {} });
     const checks = await runDoctor({ config: c1, problems: [], specDir, pluginDir: path.join(dir, 'plugins') });
     const by = (n: string) => checks.find((c) => c.name === n)!;
@@ -176,15 +247,33 @@ describe('the admin listener of the real process', () => {
   it('starts after the plugin socket and still counts the requests served before it was up', async () => {
     const socket = path.join(dir, 'adm.sock');
     const adminSocket = path.join(dir, 'adm-admin.sock');
-    proc = startProxyProcess([
-      'serve', '--socket', socket, '--backend', `unix://${pxd.socketPath}`, '--mounts-root', path.join(dir, 'mounts'),
-      '--secrets', `file:${path.join(dir, 'secrets')}`, '--state-dir', path.join(dir, 'adm-state'),
-      '--jwt-issuer', ISSUER, '--admin-listen', `unix:${adminSocket}`,
-    ], { PORTWORX_AUTH_JWT_SHAREDSECRET: SHARED_SECRET });
+    proc = startProxyProcess(
+      [
+        'serve',
+        '--socket',
+        socket,
+        '--backend',
+        `unix://${pxd.socketPath}`,
+        '--mounts-root',
+        path.join(dir, 'mounts'),
+        '--secrets',
+        `file:${path.join(dir, 'secrets')}`,
+        '--state-dir',
+        path.join(dir, 'adm-state'),
+        '--jwt-issuer',
+        ISSUER,
+        '--admin-listen',
+        `unix:${adminSocket}`,
+      ],
+      { PORTWORX_AUTH_JWT_SHAREDSECRET: SHARED_SECRET },
+    );
     // As dockerd would: call as soon as the socket answers, without waiting for any log line.
     let activates = 0;
     for (;;) {
-      const ok = await callPlugin(socket, 'Plugin.Activate').then(() => true, () => false);
+      const ok = await callPlugin(socket, 'Plugin.Activate').then(
+        () => true,
+        () => false,
+      );
       if (ok) break;
       activates++;
       if (activates > 500) throw new Error(`the plugin socket never answered:\n${proc.lines.join('\n')}`);
@@ -224,8 +313,19 @@ describe('signals on the real process', () => {
     write(secret, extraYaml);
     const socket = path.join(dir, `${name}.sock`);
     proc = startProxyProcess([
-      'serve', '--config', yamlFile, '--socket', socket, '--backend', `unix://${pxd.socketPath}`, '--mounts-root', path.join(dir, 'mounts'),
-      '--secrets', `file:${path.join(dir, 'secrets')}`, '--state-dir', path.join(dir, `${name}-state`),
+      'serve',
+      '--config',
+      yamlFile,
+      '--socket',
+      socket,
+      '--backend',
+      `unix://${pxd.socketPath}`,
+      '--mounts-root',
+      path.join(dir, 'mounts'),
+      '--secrets',
+      `file:${path.join(dir, 'secrets')}`,
+      '--state-dir',
+      path.join(dir, `${name}-state`),
     ]);
     return { socket, write };
   }
@@ -272,8 +372,28 @@ describe('signals on the real process', () => {
       'os.execv(sys.argv[2], sys.argv[2:])',
     ].join('\n');
     const { spawn } = await import('node:child_process');
-    const child = spawn('python3', ['-c', script, socket, process.execPath, BIN, 'serve', '--config', yamlFile, '--socket', path.join(dir, 'unused.sock'),
-      '--backend', `unix://${pxd.socketPath}`, '--secrets', `file:${dir}`, '--state-dir', path.join(dir, 'activated-state')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'python3',
+      [
+        '-c',
+        script,
+        socket,
+        process.execPath,
+        BIN,
+        'serve',
+        '--config',
+        yamlFile,
+        '--socket',
+        path.join(dir, 'unused.sock'),
+        '--backend',
+        `unix://${pxd.socketPath}`,
+        '--secrets',
+        `file:${dir}`,
+        '--state-dir',
+        path.join(dir, 'activated-state'),
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     const out: string[] = [];
     child.stdout.on('data', (b) => out.push(String(b)));
     child.stderr.on('data', (b) => out.push(String(b)));

@@ -19,7 +19,8 @@ class SwitchableStore implements SecretStore {
   }
   async read(p: string) {
     this.reads++;
-    if (this.down) throw new ProxyError('SECRET_STORE_UNAVAILABLE', 'DC/OS at https://master.mesos is unreachable (test outage)', { secretPath: p });
+    if (this.down)
+      throw new ProxyError('SECRET_STORE_UNAVAILABLE', 'DC/OS at https://master.mesos is unreachable (test outage)', { secretPath: p });
     return this.inner.read(p);
   }
   async ready() {
@@ -178,10 +179,14 @@ describe('token_secret in the name', () => {
     const g = await stack.call('VolumeDriver.Get', { Name: name });
     expect(g.json).toMatchObject({ Volume: { Name: name }, Err: '' });
     expect((await stack.call('VolumeDriver.Mount', { Name: name, ID: mountId('i') })).json.Err).toBe('');
-    expect((await stack.call('VolumeDriver.Path', { Name: name })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/real${mountId('i')}/.data`, Err: '' });
+    expect((await stack.call('VolumeDriver.Path', { Name: name })).json).toEqual({
+      Mountpoint: `${stack.mountsRoot}/real${mountId('i')}/.data`,
+      Err: '',
+    });
     expect((await stack.call('VolumeDriver.Unmount', { Name: name, ID: mountId('i') })).json).toEqual({ Err: '' });
     expect([...stack.pxd.volumes.get('real')!.mounts]).toEqual([]);
-    for (const r of stack.pxd.requests.filter((q) => /Get|Path|Unmount/.test(q.endpoint))) expect((r.parsed as { Name: string }).Name).toBe('name=real');
+    for (const r of stack.pxd.requests.filter((q) => /Get|Path|Unmount/.test(q.endpoint)))
+      expect((r.parsed as { Name: string }).Name).toBe('name=real');
   });
 
   it('merges -o options with the inline ones into the Opts of a plain Name, which pxd then reads', async () => {
@@ -246,14 +251,21 @@ describe('-o token_secret and the state file', () => {
   });
 
   it('keeps the reference when Create comes again without options (dockerd and dvdcli repeat it)', async () => {
-    expect((await stack.call('VolumeDriver.Create', { Name: 'again1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Create', { Name: 'again1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({
+      Err: '',
+    });
     expect((await stack.call('VolumeDriver.Create', { Name: 'again1', Opts: null })).json).toEqual({ Err: '' });
     expect(stack.proxy.state.get('again1')?.secretPath).toBe('pwx/secrets/user1-token');
-    expect((await stack.call('VolumeDriver.Mount', { Name: 'again1', ID: mountId('a') })).json).toEqual({ Mountpoint: `${stack.mountsRoot}/again1${mountId('a')}`, Err: '' });
+    expect((await stack.call('VolumeDriver.Mount', { Name: 'again1', ID: mountId('a') })).json).toEqual({
+      Mountpoint: `${stack.mountsRoot}/again1${mountId('a')}`,
+      Err: '',
+    });
   });
 
   it('puts the previous reference back when pxd refuses a Create that named another one', async () => {
-    expect((await stack.call('VolumeDriver.Create', { Name: 'own1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Create', { Name: 'own1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({
+      Err: '',
+    });
     const other = await stack.call('VolumeDriver.Create', { Name: 'own1', Opts: { token_secret: 'pwx/secrets/user2-token' } });
     expect(other.json.Err).toMatch(/^pxd-auth BACKEND_/);
     expect(stack.proxy.state.get('own1')?.secretPath).toBe('pwx/secrets/user1-token');
@@ -290,11 +302,16 @@ describe('-o token_secret and the state file', () => {
     await stack.pxd.close();
     stack = await startStack({ dir, flags: { config: yamlFile }, start: { secrets: store } });
     // Created on "agent A" with dvdi/token_secret (Opts); this node's state then loses the reference.
-    expect((await stack.call('VolumeDriver.Create', { Name: 'ucr-data', Opts: { token_secret: 'pwx/secrets/user1-token', size: '1G' } })).json).toEqual({ Err: '' });
+    expect(
+      (await stack.call('VolumeDriver.Create', { Name: 'ucr-data', Opts: { token_secret: 'pwx/secrets/user1-token', size: '1G' } })).json,
+    ).toEqual({ Err: '' });
     await stack.proxy.state.forget('ucr-data');
     const m = await stack.call('VolumeDriver.Mount', { Name: 'ucr-data' });
     expect(m.json).toEqual({ Mountpoint: `${stack.mountsRoot}/ucr-data`, Err: '' });
-    const audit = stack.logs.map((l) => JSON.parse(l)).filter((l) => l.audit && l.operation === 'mount').at(-1);
+    const audit = stack.logs
+      .map((l) => JSON.parse(l))
+      .filter((l) => l.audit && l.operation === 'mount')
+      .at(-1);
     expect(audit).toMatchObject({ tokenSource: 'config-secret', secretPath: 'pwx/secrets/user1-token', decision: 'allow' });
     // Explicit references still win, and names outside the patterns get the precise error.
     const other = await stack.call('VolumeDriver.Mount', { Name: 'db-data', ID: mountId('x') });
@@ -321,7 +338,10 @@ describe('-o token_secret and the state file', () => {
   });
 
   it('follows pxd precedence: a token in the Name wins over token_secret in Opts', async () => {
-    const c = await stack.call('VolumeDriver.Create', { Name: `token=${tokens.user2},name=prec`, Opts: { token_secret: 'pwx/secrets/user1-token' } });
+    const c = await stack.call('VolumeDriver.Create', {
+      Name: `token=${tokens.user2},name=prec`,
+      Opts: { token_secret: 'pwx/secrets/user1-token' },
+    });
     expect(c.json).toEqual({ Err: '' });
     expect(stack.pxd.volumes.get('prec')!.owner).toBe('id/user2');
     expect(store.reads).toBe(0);
@@ -331,15 +351,23 @@ describe('-o token_secret and the state file', () => {
 describe('options pxd reads inside the Name', () => {
   it('passes values pxd would cut short inside a Name whole through Opts, inline or -o, on an inline Name and a plain name alike', async () => {
     // Create no longer carries options inside the Name: an inline nodes= and an -o zones reach pxd whole, in Opts.
-    const typed = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,nodes=node1.example.com,name=zn2' });
+    const typed = await stack.call('VolumeDriver.Create', {
+      Name: 'token_secret=pwx/secrets/user1-token,nodes=node1.example.com,name=zn2',
+    });
     expect(typed.json).toEqual({ Err: '' });
     expect(forwarded('VolumeDriver.Create')[0]!.parsed).toEqual({ Name: 'zn2', Opts: { nodes: 'node1.example.com', token: tokens.user1 } });
     expect(stack.pxd.volumes.get('zn2')!.spec.nodes).toBe('node1.example.com');
-    const inline = await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=zn1', Opts: { zones: 'us-east-1a' } });
+    const inline = await stack.call('VolumeDriver.Create', {
+      Name: 'token_secret=pwx/secrets/user1-token,name=zn1',
+      Opts: { zones: 'us-east-1a' },
+    });
     expect(inline.json).toEqual({ Err: '' });
     expect(forwarded('VolumeDriver.Create')[1]!.parsed).toEqual({ Name: 'zn1', Opts: { zones: 'us-east-1a', token: tokens.user1 } });
     expect(stack.pxd.volumes.get('zn1')!.labels.zones).toBe('us-east-1a');
-    const plain = await stack.call('VolumeDriver.Create', { Name: 'zn3', Opts: { token_secret: 'pwx/secrets/user1-token', zones: 'us-east-1a' } });
+    const plain = await stack.call('VolumeDriver.Create', {
+      Name: 'zn3',
+      Opts: { token_secret: 'pwx/secrets/user1-token', zones: 'us-east-1a' },
+    });
     expect(plain.json).toEqual({ Err: '' });
     expect(forwarded('VolumeDriver.Create')[2]!.parsed).toEqual({ Name: 'zn3', Opts: { zones: 'us-east-1a', token: tokens.user1 } });
     expect(stack.pxd.volumes.get('zn3')!.labels.zones).toBe('us-east-1a');
@@ -378,12 +406,33 @@ describe('denials carry the precise reason', () => {
 
     const audits = stack.logs.map((l) => JSON.parse(l)).filter((l) => l.audit);
     expect(audits.map((a) => a.reason)).toEqual(
-      expect.arrayContaining(['TOKEN_EXPIRED', 'TOKEN_ISSUER_UNTRUSTED', 'POLICY_ROLE_DENIED', 'SECRET_NOT_FOUND', 'ROLE_ALLOWED', 'BACKEND_DENIED']),
+      expect.arrayContaining([
+        'TOKEN_EXPIRED',
+        'TOKEN_ISSUER_UNTRUSTED',
+        'POLICY_ROLE_DENIED',
+        'SECRET_NOT_FOUND',
+        'ROLE_ALLOWED',
+        'BACKEND_DENIED',
+      ]),
     );
     const denied = audits.find((a) => a.reason === 'POLICY_ROLE_DENIED');
-    expect(denied).toMatchObject({ operation: 'create', volume: 'e3', decision: 'deny', forwarded: false, subject: 'id/viewer', issuer: ISSUER, roles: ['system.view'], secretPath: 'pwx/secrets/viewer-token' });
+    expect(denied).toMatchObject({
+      operation: 'create',
+      volume: 'e3',
+      decision: 'deny',
+      forwarded: false,
+      subject: 'id/viewer',
+      issuer: ISSUER,
+      roles: ['system.view'],
+      secretPath: 'pwx/secrets/viewer-token',
+    });
     // pxd's refusals are denials too, marked as forwarded.
-    expect(audits.find((a) => a.reason === 'BACKEND_ERROR')).toMatchObject({ operation: 'remove', decision: 'deny', forwarded: true, subject: 'id/user2' });
+    expect(audits.find((a) => a.reason === 'BACKEND_ERROR')).toMatchObject({
+      operation: 'remove',
+      decision: 'deny',
+      forwarded: true,
+      subject: 'id/user2',
+    });
     expect(audits.find((a) => a.reason === 'BACKEND_DENIED')).toMatchObject({ operation: 'mount', decision: 'deny', forwarded: true });
     expect(typeof denied.latencyMs).toBe('number');
     expectNoTokens(stack.logs.join(''));
@@ -400,7 +449,8 @@ describe('a token given as token_secret', () => {
       await stack.call('VolumeDriver.Remove', { Name: `token_secret=${tokens.user1},name=tsjwt2` }),
       await stack.call('VolumeDriver.Create', { Name: `token_secret=x,token_secret_namespace=${tokens.user1},name=tsjwt3` }),
     ];
-    for (const r of replies) expect(r.json.Err).toMatch(/^pxd-auth SECRET_PATH_INVALID: token_secret(_namespace)? holds a token \(a JWT\), not a secret path/);
+    for (const r of replies)
+      expect(r.json.Err).toMatch(/^pxd-auth SECRET_PATH_INVALID: token_secret(_namespace)? holds a token \(a JWT\), not a secret path/);
     expect(store.reads).toBe(reads);
     expect(forwarded('VolumeDriver.Create')).toHaveLength(0);
     expectNoTokens(allOutput(replies));
@@ -425,7 +475,9 @@ describe('replies from the backend are checked', () => {
 
   it('refuses an empty Path mountpoint with no error from the backend', async () => {
     await stack.call('VolumeDriver.Create', { Name: 'token_secret=pwx/secrets/user1-token,name=pe' });
-    expect((await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=pe', ID: mountId('x') })).json.Err).toBe('');
+    expect(
+      (await stack.call('VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=pe', ID: mountId('x') })).json.Err,
+    ).toBe('');
     stack.pxd.faults.mountpoint = '';
     const p = await stack.call('VolumeDriver.Path', { Name: 'token_secret=pwx/secrets/user1-token,name=pe' });
     expect(p.json.Mountpoint).toBeUndefined();
@@ -488,7 +540,9 @@ describe('while pxd is starting (HTTP 500 "Driver is initializing")', () => {
   it('Get answers for the volumes the proxy knows, so a restarting dockerd keeps them; unknown names get the error', async () => {
     const inline = 'token_secret=pwx/secrets/user1-token,name=init1';
     expect((await stack.call('VolumeDriver.Create', { Name: inline })).json.Err).toBe('');
-    expect((await stack.call('VolumeDriver.Create', { Name: 'init2', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json.Err).toBe('');
+    expect((await stack.call('VolumeDriver.Create', { Name: 'init2', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json.Err).toBe(
+      '',
+    );
     stack.pxd.faults.initializing = true;
     for (const name of [inline, 'init2']) {
       const g = await stack.call('VolumeDriver.Get', { Name: name });
@@ -520,7 +574,12 @@ describe('concurrency', () => {
     const n = 100;
     const replies = Promise.all(
       Array.from({ length: n }, (_, i) =>
-        callPlugin(stack.socket, 'VolumeDriver.Mount', { Name: 'token_secret=pwx/secrets/user1-token,name=burst1', ID: mountId(`c${i}`) }, { freshConnection: true }),
+        callPlugin(
+          stack.socket,
+          'VolumeDriver.Mount',
+          { Name: 'token_secret=pwx/secrets/user1-token,name=burst1', ID: mountId(`c${i}`) },
+          { freshConnection: true },
+        ),
       ),
     );
     for (let i = 0; i < 1000 && stack.pxd.maxInFlight < n; i++) await new Promise((r) => setTimeout(r, 10));

@@ -26,10 +26,22 @@ async function stackWith(policyYaml: string[]): Promise<Stack> {
   return stack;
 }
 
-const POLICY = ['policy:', '  bindings:', '    - secretPrefix: tenant-a', '      volumes: ["a-*"]', '    - secretPrefix: pwx/secrets/tenant-b', '      volumes: ["b*"]', '    - secretPrefix: ops', '      volumes: ["ops-*"]'];
+const POLICY = [
+  'policy:',
+  '  bindings:',
+  '    - secretPrefix: tenant-a',
+  '      volumes: ["a-*"]',
+  '    - secretPrefix: pwx/secrets/tenant-b',
+  '      volumes: ["b*"]',
+  '    - secretPrefix: ops',
+  '      volumes: ["ops-*"]',
+];
 
 function received(stack: Stack, endpoint: string, from: number): unknown[] {
-  return stack.pxd.requests.slice(from).filter((r) => r.endpoint === `/VolumeDriver.${endpoint}`).map((r) => r.parsed);
+  return stack.pxd.requests
+    .slice(from)
+    .filter((r) => r.endpoint === `/VolumeDriver.${endpoint}`)
+    .map((r) => r.parsed);
 }
 
 describe('pxd reads what the proxy checked', () => {
@@ -40,7 +52,10 @@ describe('pxd reads what the proxy checked', () => {
   afterAll(async () => stack.close());
 
   it('an option hidden in another value does not turn encryption off', async () => {
-    const r = await stack.call('VolumeDriver.Create', { Name: 'token_secret=tenant-a/token,zz=secure=false,secure=true,name=a-sec', Opts: null });
+    const r = await stack.call('VolumeDriver.Create', {
+      Name: 'token_secret=tenant-a/token,zz=secure=false,secure=true,name=a-sec',
+      Opts: null,
+    });
     expect(r.json).toEqual({ Err: '' });
     const vol = stack.pxd.volumes.get('a-sec')!;
     expect(vol.spec.secure).toBe('true');
@@ -56,7 +71,10 @@ describe('pxd reads what the proxy checked', () => {
   });
 
   it('values pxd would cut inside a name reach pxd whole, and -o options join an inline name', async () => {
-    const r = await stack.call('VolumeDriver.Create', { Name: 'token_secret=tenant-a/token,zones=useast,name=a-z', Opts: { io_profile: 'db_remote', nodes: 'n1.example.com' } });
+    const r = await stack.call('VolumeDriver.Create', {
+      Name: 'token_secret=tenant-a/token,zones=useast,name=a-z',
+      Opts: { io_profile: 'db_remote', nodes: 'n1.example.com' },
+    });
     expect(r.json).toEqual({ Err: '' });
     const vol = stack.pxd.volumes.get('a-z')!;
     expect(vol.labels.zones).toBe('useast');
@@ -70,9 +88,14 @@ describe('pxd reads what the proxy checked', () => {
     const before = stack.pxd.requests.length;
     const m = await stack.call('VolumeDriver.Mount', { Name: name, ID });
     expect(m.json).toMatchObject({ Err: '' });
-    expect(received(stack, 'Mount', before)).toEqual([{ Name: expect.stringMatching(/^name=a-enc,token=[^,]+,secret_key=pass\.w0rd$/), ID }]);
+    expect(received(stack, 'Mount', before)).toEqual([
+      { Name: expect.stringMatching(/^name=a-enc,token=[^,]+,secret_key=pass\.w0rd$/), ID },
+    ]);
 
-    const bad = await stack.call('VolumeDriver.Create', { Name: 'token_secret=tenant-a/token,secret_key=pass w0rd!,name=a-enc2', Opts: null });
+    const bad = await stack.call('VolumeDriver.Create', {
+      Name: 'token_secret=tenant-a/token,secret_key=pass w0rd!,name=a-enc2',
+      Opts: null,
+    });
     expect(bad.json.Err).toMatch(/^pxd-auth PXD_READS_DIFFERENTLY: secret_key=/);
     expect(bad.json.Err).not.toContain('w0rd');
     expect(stack.pxd.volumes.has('a-enc2')).toBe(false);
@@ -98,7 +121,9 @@ describe('policy covers every volume a request touches', () => {
   });
 
   it('clones still work when the binding covers both names', async () => {
-    expect((await stack.call('VolumeDriver.Create', { Name: 'token_secret=ops/admin,name=ops-src', Opts: null })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Create', { Name: 'token_secret=ops/admin,name=ops-src', Opts: null })).json).toEqual({
+      Err: '',
+    });
     const clone = await stack.call('VolumeDriver.Create', { Name: 'token_secret=ops/admin,parent=ops-src,name=ops-clone', Opts: null });
     expect(clone.json).toEqual({ Err: '' });
     expect(stack.pxd.volumes.get('ops-clone')?.parent).toBe('ops-src');
@@ -109,18 +134,23 @@ describe('Mount and Unmount IDs are identifiers', () => {
   let stack: Stack;
   beforeAll(async () => {
     stack = await stackWith([]);
-    expect((await stack.call('VolumeDriver.Create', { Name: 'token_secret=tenant-a/token,name=a-m1', Opts: null })).json).toEqual({ Err: '' });
+    expect((await stack.call('VolumeDriver.Create', { Name: 'token_secret=tenant-a/token,name=a-m1', Opts: null })).json).toEqual({
+      Err: '',
+    });
   });
   afterAll(async () => stack.close());
 
-  it.each(['/../../../../../etc', '../x', 'A'.repeat(64), 'a'.repeat(63), `${'a'.repeat(63)}/`, ' '])('refuses ID %j before it reaches pxd', async (bad) => {
-    const before = stack.pxd.requests.length;
-    const m = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=tenant-a/token,name=a-m1', ID: bad });
-    expect(m.json.Err).toMatch(/^pxd-auth BODY_INVALID: VolumeDriver.Mount "ID" must be 64 lowercase hex/);
-    const u = await stack.call('VolumeDriver.Unmount', { Name: 'token_secret=tenant-a/token,name=a-m1', ID: bad });
-    expect(u.json.Err).toMatch(/^pxd-auth BODY_INVALID: VolumeDriver.Unmount "ID"/);
-    expect(stack.pxd.requests.slice(before)).toEqual([]);
-  });
+  it.each(['/../../../../../etc', '../x', 'A'.repeat(64), 'a'.repeat(63), `${'a'.repeat(63)}/`, ' '])(
+    'refuses ID %j before it reaches pxd',
+    async (bad) => {
+      const before = stack.pxd.requests.length;
+      const m = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=tenant-a/token,name=a-m1', ID: bad });
+      expect(m.json.Err).toMatch(/^pxd-auth BODY_INVALID: VolumeDriver.Mount "ID" must be 64 lowercase hex/);
+      const u = await stack.call('VolumeDriver.Unmount', { Name: 'token_secret=tenant-a/token,name=a-m1', ID: bad });
+      expect(u.json.Err).toMatch(/^pxd-auth BODY_INVALID: VolumeDriver.Unmount "ID"/);
+      expect(stack.pxd.requests.slice(before)).toEqual([]);
+    },
+  );
 
   it("accepts dockerd's 64 hex characters and dvdcli's missing ID", async () => {
     const docker = await stack.call('VolumeDriver.Mount', { Name: 'token_secret=tenant-a/token,name=a-m1', ID });
@@ -148,7 +178,10 @@ describe('bindings mean what the operator wrote', () => {
       const dir = mkdtempSync(path.join(os.tmpdir(), 'pxa-agree-'));
       const config = path.join(dir, 'proxy.yaml');
       writeFileSync(config, ['policy:', '  bindings:', `    - secretPrefix: ${prefix}`, '      volumes: ["a-*"]', ''].join('\n'));
-      const { config: cfg, problems } = loadConfig({ flags: { config, secrets: `file:${dir}`, secretsBasePath: 'pwx/secrets', jwtIssuer: 'i', jwtSharedSecret: 'x'.repeat(32) }, env: {} });
+      const { config: cfg, problems } = loadConfig({
+        flags: { config, secrets: `file:${dir}`, secretsBasePath: 'pwx/secrets', jwtIssuer: 'i', jwtSharedSecret: 'x'.repeat(32) },
+        env: {},
+      });
       expect(cfg).toBeUndefined();
       expect(problems.join('\n')).toMatch(/policy\.bindings\[0\]\.secretPrefix: .*(above|outside) the secrets base path/);
     }
@@ -171,14 +204,20 @@ describe('bindings mean what the operator wrote', () => {
     const stack = await stackWith([...POLICY, '  strict: true']);
     try {
       const unbound = await stack.call('VolumeDriver.Create', { Name: 'webdata', Opts: { token_secret: 'tenant-x/token' } });
-      expect(unbound.json.Err).toMatch(/^pxd-auth POLICY_BINDING_DENIED: secret pwx\/secrets\/tenant-x\/token is not covered by any binding/);
+      expect(unbound.json.Err).toMatch(
+        /^pxd-auth POLICY_BINDING_DENIED: secret pwx\/secrets\/tenant-x\/token is not covered by any binding/,
+      );
       const bound = await stack.call('VolumeDriver.Create', { Name: 'webdata', Opts: { token_secret: 'tenant-b/token' } });
-      expect(bound.json.Err).toMatch(/^pxd-auth POLICY_BINDING_DENIED: secret pwx\/secrets\/tenant-b\/token may only be used for volumes b\*/);
+      expect(bound.json.Err).toMatch(
+        /^pxd-auth POLICY_BINDING_DENIED: secret pwx\/secrets\/tenant-b\/token may only be used for volumes b\*/,
+      );
       expect(stack.pxd.volumes.has('webdata')).toBe(false);
       const victim = await stack.call('VolumeDriver.Mount', { Name: 'webdata', ID });
       expect(victim.json.Err).toMatch(/^pxd-auth TOKEN_MISSING/);
       // A bound secret still works in its own names.
-      expect((await stack.call('VolumeDriver.Create', { Name: 'bdata', Opts: { token_secret: 'tenant-b/token' } })).json).toEqual({ Err: '' });
+      expect((await stack.call('VolumeDriver.Create', { Name: 'bdata', Opts: { token_secret: 'tenant-b/token' } })).json).toEqual({
+        Err: '',
+      });
     } finally {
       await stack.close();
     }

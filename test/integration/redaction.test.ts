@@ -48,7 +48,10 @@ describe('secret_key= (pxd encryption passphrase) in a Docker name', () => {
     const p = await stack.call('VolumeDriver.Path', { Name: `name=nosuch,,secret_key=${PASS}` });
     expect(p.json.Err).toMatch(/cannot locate volume/);
     // A token secret that does not exist: an error about that name.
-    const m = await stack.call('VolumeDriver.Mount', { Name: `token_secret=pwx/secrets/missing,secret_key=${PASS},name=enc1`, ID: 'c1'.repeat(32) });
+    const m = await stack.call('VolumeDriver.Mount', {
+      Name: `token_secret=pwx/secrets/missing,secret_key=${PASS},name=enc1`,
+      ID: 'c1'.repeat(32),
+    });
     expect(m.json.Err).toMatch(/^pxd-auth SECRET_NOT_FOUND: mount of volume enc1/);
 
     const l = await stack.call('VolumeDriver.List', {});

@@ -69,7 +69,9 @@ describe('tokens that pxd decodes differently', () => {
   it('refuses a duplicate "sub" key', async () => {
     const token = jwt(evePayload('"sub":"id/alice"'));
     const r = await stack.call('VolumeDriver.Create', { Name: `token=${token},name=v3`, Opts: {} });
-    expect(r.json.Err).toBe('pxd-auth TOKEN_MALFORMED: token in the volume name is not a well-formed JWT: its payload gives the claim "sub" twice; each claim may appear only once');
+    expect(r.json.Err).toBe(
+      'pxd-auth TOKEN_MALFORMED: token in the volume name is not a well-formed JWT: its payload gives the claim "sub" twice; each claim may appear only once',
+    );
     expect(stack.pxd.volumes.has('v3')).toBe(false);
     expectNoLeak(token, r.text + stack.logs.join(''));
   });

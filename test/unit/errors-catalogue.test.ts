@@ -4,15 +4,7 @@
  * has the long form of each. The rest of the proxy derives from it.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  ERROR_CODES,
-  ProxyError,
-  asProxyError,
-  fixFor,
-  staleServableCodes,
-  verdictOf,
-  type ErrorCode,
-} from '../../src/errors.js';
+import { ERROR_CODES, ProxyError, asProxyError, fixFor, staleServableCodes, verdictOf, type ErrorCode } from '../../src/errors.js';
 import { STALE_ON_DEFAULT } from '../../src/secrets/cache.js';
 import { readRepo } from './shipping/files.js';
 
@@ -57,7 +49,12 @@ describe('the error catalogue', () => {
   });
 
   it('gives the secret cache its stale-if-error list', () => {
-    expect(staleServableCodes()).toEqual(['SECRET_STORE_UNAVAILABLE', 'SECRET_STORE_TIMEOUT', 'SECRET_STORE_LOGIN_FAILED', 'SECRET_STORE_TLS']);
+    expect(staleServableCodes()).toEqual([
+      'SECRET_STORE_UNAVAILABLE',
+      'SECRET_STORE_TIMEOUT',
+      'SECRET_STORE_LOGIN_FAILED',
+      'SECRET_STORE_TLS',
+    ]);
     expect(STALE_ON_DEFAULT).toEqual(staleServableCodes());
   });
 

@@ -86,7 +86,10 @@ export class LocalDriver {
     if (endpoint === 'Plugin.Activate') return { Implements: ['VolumeDriver'] };
     if (endpoint === 'VolumeDriver.Capabilities') return { Capabilities: { Scope: 'local' } };
     if (endpoint === 'VolumeDriver.List') {
-      return { Volumes: [...this.volumes.values()].map((v) => ({ Name: v.name, Mountpoint: this.mounted(v.name) ? this.mountpoint(v.name) : '' })), Err: '' };
+      return {
+        Volumes: [...this.volumes.values()].map((v) => ({ Name: v.name, Mountpoint: this.mounted(v.name) ? this.mountpoint(v.name) : '' })),
+        Err: '',
+      };
     }
     let body: { Name?: unknown; Opts?: Record<string, string> | null; ID?: string };
     try {
@@ -102,7 +105,15 @@ export class LocalDriver {
       case 'VolumeDriver.Get': {
         const v = this.volumes.get(name);
         if (!v) throw new DriverError(`Failed to locate volume: cannot locate volume with name ${name}`);
-        return { Volume: { Name: raw, Mountpoint: this.mounted(name) ? this.mountpoint(name) : '', CreatedAt: v.createdAt, Status: { owner: v.owner } }, Err: '' };
+        return {
+          Volume: {
+            Name: raw,
+            Mountpoint: this.mounted(name) ? this.mountpoint(name) : '',
+            CreatedAt: v.createdAt,
+            Status: { owner: v.owner },
+          },
+          Err: '',
+        };
       }
       case 'VolumeDriver.Path':
         if (!this.volumes.has(name)) throw new DriverError(`Failed to locate volume: cannot locate volume with name ${name}`);
@@ -137,7 +148,8 @@ export class LocalDriver {
     switch (endpoint) {
       case 'VolumeDriver.Create': {
         if (v) {
-          if (!owns) throw new DriverError(`rpc error: code = PermissionDenied desc = Volume ${name} already exists and is owned by another user`);
+          if (!owns)
+            throw new DriverError(`rpc error: code = PermissionDenied desc = Volume ${name} already exists and is owned by another user`);
           return { Err: '' };
         }
         const options = inline ? optionsOf(raw) : { ...(body.Opts ?? {}) };

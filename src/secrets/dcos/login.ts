@@ -209,12 +209,15 @@ export class DcosAuth {
   }
 
   #wait(p: Promise<string>, signal: AbortSignal | undefined): Promise<string> {
-    return raceAbort(p, signal, (reason) =>
-      new ProxyError(
-        'SECRET_STORE_TIMEOUT',
-        `waiting for the DC/OS login of ${this.uid} at ${this.#loginUrl} was abandoned (${reason instanceof Error && reason.name === 'TimeoutError' ? 'time ran out' : 'cancelled'})`,
-        { uid: this.uid },
-      ),
+    return raceAbort(
+      p,
+      signal,
+      (reason) =>
+        new ProxyError(
+          'SECRET_STORE_TIMEOUT',
+          `waiting for the DC/OS login of ${this.uid} at ${this.#loginUrl} was abandoned (${reason instanceof Error && reason.name === 'TimeoutError' ? 'time ran out' : 'cancelled'})`,
+          { uid: this.uid },
+        ),
     );
   }
 

@@ -122,9 +122,7 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
   };
   const iamKeys = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const users = new Map<string, string>(Object.entries(opts.users ?? {}));
-  const accounts = new Map<string, KeyObject>(
-    Object.entries(opts.serviceAccounts ?? {}).map(([uid, pem]) => [uid, createPublicKey(pem)]),
-  );
+  const accounts = new Map<string, KeyObject>(Object.entries(opts.serviceAccounts ?? {}).map(([uid, pem]) => [uid, createPublicKey(pem)]));
   const secrets = new Map<string, string | Buffer>(Object.entries(opts.secrets ?? {}));
   const grants = new Map<string, Array<{ rid: string; action: string }>>();
   const addGrant = (uid: string, rid: string, action: string): void => {
@@ -143,7 +141,12 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
   const issued = new Set<string>();
   const wwwAuth = opts.wwwAuthenticate ?? 'acsjwt';
   const counters: DcosDoubleCounters = {
-    logins: 0, loginsOk: 0, loginsRefused: 0, secretGets: new Map(), totalSecretGets: 0, unauthorized: 0,
+    logins: 0,
+    loginsOk: 0,
+    loginsRefused: 0,
+    secretGets: new Map(),
+    totalSecretGets: 0,
+    unauthorized: 0,
   };
   const requests: DcosDoubleRequest[] = [];
   const sockets = new Set<Socket>();
@@ -169,7 +172,8 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
 
   const unauthorized = (res: ServerResponse): void => {
     counters.unauthorized++;
-    const body = '<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n<center><h1>401 Authorization Required</h1></center>\r\n</body>\r\n</html>\r\n';
+    const body =
+      '<html>\r\n<head><title>401 Authorization Required</title></head>\r\n<body>\r\n<center><h1>401 Authorization Required</h1></center>\r\n</body>\r\n</html>\r\n';
     res.writeHead(401, { 'content-type': 'text/html', 'www-authenticate': wwwAuth, 'content-length': Buffer.byteLength(body) });
     res.end(body);
   };
@@ -219,7 +223,11 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     counters.logins++;
     if (!(req.headers['content-type'] ?? '').toLowerCase().startsWith('application/json')) {
       // (guess) body text of the 415.
-      json(res, 415, { title: '415 Unsupported Media Type', description: 'Request Content-Type must be application/json', code: 'ERR_UNSUPPORTED_MEDIA_TYPE' });
+      json(res, 415, {
+        title: '415 Unsupported Media Type',
+        description: 'Request Content-Type must be application/json',
+        code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+      });
       return;
     }
     const text = await readBody(req);
@@ -297,7 +305,10 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
         json(res, 403, { code: 'ER_FORBIDDEN', message: 'Forbidden' }); // (guess) body
         return;
       }
-      const under = folder === '' ? [...secrets.keys()] : [...secrets.keys()].filter((k) => k.startsWith(`${folder}/`)).map((k) => k.slice(folder.length + 1));
+      const under =
+        folder === ''
+          ? [...secrets.keys()]
+          : [...secrets.keys()].filter((k) => k.startsWith(`${folder}/`)).map((k) => k.slice(folder.length + 1));
       json(res, 200, { array: under.sort() });
       return;
     }

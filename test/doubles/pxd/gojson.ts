@@ -296,7 +296,10 @@ export function kindOf(v: GoValue): string {
 
 /** Go matches JSON keys to struct fields exactly first, then case-insensitively (with its few special folds). */
 function foldKey(s: string): string {
-  return s.replace(/\u017f/g, 's').replace(/\u212a/g, 'k').toLowerCase();
+  return s
+    .replace(/\u017f/g, 's')
+    .replace(/\u212a/g, 'k')
+    .toLowerCase();
 }
 
 export function fieldFor(key: string, fields: readonly string[]): string | undefined {

@@ -20,15 +20,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { Socket } from 'node:net';
 import * as path from 'node:path';
-import {
-  decodeMountRequest,
-  decodeVolumeRequest,
-  goDecodeFirst,
-  goQuote,
-  goUnmarshal,
-  toPlain,
-  type GoValue,
-} from './gojson.js';
+import { decodeMountRequest, decodeVolumeRequest, goDecodeFirst, goQuote, goUnmarshal, toPlain, type GoValue } from './gojson.js';
 import {
   authenticateToken,
   makeAuthenticator,
@@ -39,15 +31,7 @@ import {
   type PxdIssuerConfig,
   type UsernameClaim,
 } from './jwt.js';
-import {
-  parseUnits,
-  specFromOpts,
-  specFromString,
-  TOKEN_RE,
-  getVal,
-  tokenSecretFromString,
-  type ParsedSpec,
-} from './spec.js';
+import { parseUnits, specFromOpts, specFromString, TOKEN_RE, getVal, tokenSecretFromString, type ParsedSpec } from './spec.js';
 
 export type { PxdIssuerConfig, UsernameClaim } from './jwt.js';
 

@@ -29,7 +29,12 @@ describe('DC/OS secret cache', () => {
     log = captureLogger();
     store = createDcosSecretStore(
       configFrom(
-        { DCOS_CLUSTER_URL: dcos.url, DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile, DCOS_SECRETS_USERNAME: USER, DCOS_SECRETS_PASSWORD: PASSWORD },
+        {
+          DCOS_CLUSTER_URL: dcos.url,
+          DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile,
+          DCOS_SECRETS_USERNAME: USER,
+          DCOS_SECRETS_PASSWORD: PASSWORD,
+        },
         { secretCacheTtl: '60', secretMaxStale: '300' },
       ),
       log.logger,

@@ -55,7 +55,13 @@ describe('DC/OS Secret Store errors', () => {
   const open = (env: NodeJS.ProcessEnv = {}, flags = {}, opts = {}): DcosSecretStore => {
     const s = createDcosSecretStore(
       configFrom(
-        { DCOS_CLUSTER_URL: dcos.url, DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile, DCOS_SECRETS_USERNAME: USER, DCOS_SECRETS_PASSWORD: PASSWORD, ...env },
+        {
+          DCOS_CLUSTER_URL: dcos.url,
+          DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile,
+          DCOS_SECRETS_USERNAME: USER,
+          DCOS_SECRETS_PASSWORD: PASSWORD,
+          ...env,
+        },
         flags,
       ),
       undefined,
@@ -67,7 +73,12 @@ describe('DC/OS Secret Store errors', () => {
 
   it('403 names the account and the exact permission to grant', async () => {
     const keyFile = fx.file('sa.pem', fx.sa.pkcs1Pem);
-    const store = open({ DCOS_SECRETS_USERNAME: '', DCOS_SECRETS_PASSWORD: '', DCOS_SERVICE_ACCOUNT: SA, DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile });
+    const store = open({
+      DCOS_SECRETS_USERNAME: '',
+      DCOS_SECRETS_PASSWORD: '',
+      DCOS_SERVICE_ACCOUNT: SA,
+      DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile,
+    });
     dcos.setSecret('pwx/secrets/user2-token', 'x');
     const err = await failure(store.read('pwx/secrets/user2-token'));
     expect(err.code).toBe('SECRET_FORBIDDEN');
@@ -110,7 +121,12 @@ describe('DC/OS Secret Store errors', () => {
     ['a JSON document', Buffer.from(JSON.stringify({ uid: 'x', private_key: 'y' })), 'SECRET_NOT_TEXT', 'holds a JSON document'],
     ['control characters', Buffer.from('tok\u0007en'), 'SECRET_NOT_TEXT', 'holds control characters'],
     ['nothing but whitespace', Buffer.from(' \n'), 'SECRET_EMPTY', 'is empty'],
-    ['invalid UTF-8 after a text start', Buffer.concat([Buffer.from('eyJhbGciOi'), Buffer.from([0xc3, 0x28])]), 'SECRET_NOT_TEXT', 'is a binary secret'],
+    [
+      'invalid UTF-8 after a text start',
+      Buffer.concat([Buffer.from('eyJhbGciOi'), Buffer.from([0xc3, 0x28])]),
+      'SECRET_NOT_TEXT',
+      'is a binary secret',
+    ],
   ] as const)('a binary secret holding %s gets the checks of a text secret', async (_what, bytes, code, text) => {
     dcos.setSecret('pwx/secrets/odd-binary', bytes);
     const err = await failure(open().read('pwx/secrets/odd-binary'));
@@ -203,7 +219,12 @@ describe('DC/OS Secret Store errors', () => {
 
   it('an unknown service account is SECRET_STORE_LOGIN_FAILED naming the uid', async () => {
     const keyFile = fx.file('sa2.pem', fx.sa.pkcs8Pem);
-    const store = open({ DCOS_SECRETS_USERNAME: '', DCOS_SECRETS_PASSWORD: '', DCOS_SERVICE_ACCOUNT: 'ghost', DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile });
+    const store = open({
+      DCOS_SECRETS_USERNAME: '',
+      DCOS_SECRETS_PASSWORD: '',
+      DCOS_SERVICE_ACCOUNT: 'ghost',
+      DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile,
+    });
     const err = await failure(store.read('pwx/secrets/user1-token'));
     expect(err.code).toBe('SECRET_STORE_LOGIN_FAILED');
     expect(err.message).toContain('ghost');

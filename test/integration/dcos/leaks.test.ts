@@ -38,7 +38,12 @@ describe('no secret material in errors or logs', () => {
     const log = captureLogger();
     const texts: string[] = [];
     const keyFile = fx.file('sa.pem', fx.sa.pkcs1Pem);
-    const credential = JSON.stringify({ uid: SA, private_key: fx.sa.pkcs8Pem, scheme: 'RS256', login_endpoint: `${dcos.url}/acs/api/v1/auth/login` });
+    const credential = JSON.stringify({
+      uid: SA,
+      private_key: fx.sa.pkcs8Pem,
+      scheme: 'RS256',
+      login_endpoint: `${dcos.url}/acs/api/v1/auth/login`,
+    });
     const base = { DCOS_CLUSTER_URL: dcos.url, DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile };
     const envs: NodeJS.ProcessEnv[] = [
       { ...base, DCOS_SECRETS_USERNAME: USER, DCOS_SECRETS_PASSWORD: PASSWORD },
@@ -77,7 +82,11 @@ describe('no secret material in errors or logs', () => {
       // Timeouts once (they take real time), every other failure with every login mode.
       for (const flags of i === 0 ? [{}, { dcosTimeout: 0.1 }] : [{}]) {
         const config = configFrom(env, flags);
-        texts.push(inspect(config, { depth: 10 }), JSON.stringify(config), String(config.login.kind === 'password' ? config.login.password : ''));
+        texts.push(
+          inspect(config, { depth: 10 }),
+          JSON.stringify(config),
+          String(config.login.kind === 'password' ? config.login.password : ''),
+        );
         const store = createDcosSecretStore(config, log.logger, { now: dcos.clock.now });
         texts.push(inspect(store.auth.status()), store.description);
         if ('dcosTimeout' in flags) dcos.slowMs = 300;
@@ -95,7 +104,9 @@ describe('no secret material in errors or logs', () => {
       PXD_AUTH_SECRET_CACHE_TTL: PASSWORD,
     });
     texts.push(...bad.problems);
-    const badKey = dcosConfigFromEnv({ DCOS_SERVICE_ACCOUNT_CREDENTIAL: JSON.stringify({ uid: SA, private_key: `${PASSWORD}\n${fx.sa.pkcs8Pem.slice(0, 200)}` }) });
+    const badKey = dcosConfigFromEnv({
+      DCOS_SERVICE_ACCOUNT_CREDENTIAL: JSON.stringify({ uid: SA, private_key: `${PASSWORD}\n${fx.sa.pkcs8Pem.slice(0, 200)}` }),
+    });
     texts.push(...badKey.problems);
     expect(bad.problems.length).toBeGreaterThan(2);
 

@@ -54,9 +54,7 @@ describe('DC/OS login', () => {
     ['PKCS#1', 'pkcs1Pem'],
   ] as const)('logs in as a service account with a %s key file', async (_label, form) => {
     const keyFile = fx.file(`sa-${form}.pem`, fx.sa[form]);
-    store = createDcosSecretStore(
-      configFrom({ ...base(), DCOS_SERVICE_ACCOUNT: SA, DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile }),
-    );
+    store = createDcosSecretStore(configFrom({ ...base(), DCOS_SERVICE_ACCOUNT: SA, DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile }));
     await expect(store.read('pwx/secrets/user1-token')).resolves.toEqual({ value: TOKEN });
     expect(dcos.counters.loginsOk).toBe(1);
     // The auth token DC/OS issued is {uid, exp} only; the proxy read its exp and planned a renewal.
@@ -81,10 +79,15 @@ describe('DC/OS login', () => {
     expect(dcos.counters.loginsOk).toBe(1);
   });
 
-  it('logs in through an explicitly set cluster URL, not the credential\'s login_endpoint host, and says so', async () => {
+  it("logs in through an explicitly set cluster URL, not the credential's login_endpoint host, and says so", async () => {
     const log = captureLogger();
     // What DC/OS injects: a host only resolvable inside the cluster.
-    const credential = JSON.stringify({ login_endpoint: 'https://leader.mesos/acs/api/v1/auth/login', private_key: fx.sa.pkcs8Pem, scheme: 'RS256', uid: SA });
+    const credential = JSON.stringify({
+      login_endpoint: 'https://leader.mesos/acs/api/v1/auth/login',
+      private_key: fx.sa.pkcs8Pem,
+      scheme: 'RS256',
+      uid: SA,
+    });
     store = createDcosSecretStore(configFrom({ ...base(), DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }), log.logger);
     await expect(store.read('pwx/secrets/user1-token')).resolves.toEqual({ value: TOKEN });
     expect(dcos.counters.loginsOk).toBe(1);
@@ -103,13 +106,20 @@ describe('DC/OS login', () => {
     const http = `http://127.0.0.1:${dcos.port}/acs/api/v1/auth/login`;
     const credential = JSON.stringify({ login_endpoint: http, private_key: fx.sa.pkcs1Pem, scheme: 'RS256', uid: SA });
     // The cluster URL is left at its default: the credential's endpoint is the login URL.
-    store = createDcosSecretStore(configFrom({ DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile, DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }), log.logger);
+    store = createDcosSecretStore(
+      configFrom({ DCOS_SECRETS_CA_CERT_FILE: fx.pki.ca.certFile, DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }),
+      log.logger,
+    );
     expect(store.config).toMatchObject({ insecure: false, loginUrl: `${dcos.url}/acs/api/v1/auth/login` });
     await expect(store.auth.token()).resolves.toMatch(/^ey/);
     expect(dcos.counters.loginsOk).toBe(1);
     const warning = log.warnings().find((l) => l.includes('http://'));
     expect(warning).toBeDefined();
-    expect(JSON.parse(warning!)).toMatchObject({ level: 'warn', credentialLoginEndpoint: http, loginUrl: `${dcos.url}/acs/api/v1/auth/login` });
+    expect(JSON.parse(warning!)).toMatchObject({
+      level: 'warn',
+      credentialLoginEndpoint: http,
+      loginUrl: `${dcos.url}/acs/api/v1/auth/login`,
+    });
   });
 
   it('logs in with the credential JSON from --dcos-credential-file', async () => {

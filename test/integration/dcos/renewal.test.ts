@@ -21,7 +21,8 @@ describe('DC/OS auth token renewal', () => {
       serviceAccounts: { [SA]: fx.sa.publicKeyPem },
       grants: { [SA]: ['dcos:secrets:default:/pwx/* read'] },
     });
-    for (let i = 0; i < 20; i++) dcos.setSecret(`pwx/many/s${i}`, fakeJwt({ sub: `u${i}`, exp: Math.floor(Date.now() / 1000) + 365 * 24 * 3600 }));
+    for (let i = 0; i < 20; i++)
+      dcos.setSecret(`pwx/many/s${i}`, fakeJwt({ sub: `u${i}`, exp: Math.floor(Date.now() / 1000) + 365 * 24 * 3600 }));
     dcos.setSecret(PATH, TOKEN);
   });
   beforeEach(() => {

@@ -41,7 +41,10 @@ const cases: Array<[string, string]> = [
   [`rpc error for ${JWT} here`, 'rpc error for *** here'],
   ['token=abc.def.ghi,name=v', 'token=***,name=v'],
   // Secret *paths* are not secret.
-  ['token_secret=pwx/secrets/user1-token,token_secret_namespace=team-a,name=v', 'token_secret=pwx/secrets/user1-token,token_secret_namespace=team-a,name=v'],
+  [
+    'token_secret=pwx/secrets/user1-token,token_secret_namespace=team-a,name=v',
+    'token_secret=pwx/secrets/user1-token,token_secret_namespace=team-a,name=v',
+  ],
   ['name=vol1,size=1G', 'name=vol1,size=1G'],
   ['portworx.com', 'portworx.com'],
 ];
@@ -49,9 +52,17 @@ const cases: Array<[string, string]> = [
 describe('one redaction rule', () => {
   it.each(renderers)('%s hides secret_key, token, JWTs the same way, and nothing else', (_n, render) => {
     for (const [raw, out] of cases) expect(render(raw), raw).toBe(out);
-    const clean = ['mnt1', 'name=v1,size=10G,repl=3', 'token_secret=a/b,name=v', 'name=my-vol_2,io_profile=db', 'secretary=x,name=v', 'tokens=3,name=v'];
+    const clean = [
+      'mnt1',
+      'name=v1,size=10G,repl=3',
+      'token_secret=a/b,name=v',
+      'name=my-vol_2,io_profile=db',
+      'secretary=x,name=v',
+      'tokens=3,name=v',
+    ];
     for (const n of clean) expect(render(n)).toBe(n);
-    for (const glue of ['', 'token=', 'name=v,token=', 'xtoken=', ' ', '"', 'secret_key=']) expect(render(`a${glue}${JWT}b`)).not.toContain(SIG);
+    for (const glue of ['', 'token=', 'name=v,token=', 'xtoken=', ' ', '"', 'secret_key='])
+      expect(render(`a${glue}${JWT}b`)).not.toContain(SIG);
   });
 
   it('quote never shows a passphrase', () => {
@@ -92,6 +103,12 @@ describe('one redaction rule', () => {
       expect(() => render('\ud800\u0000eyJ.secret_key=\ud800')).not.toThrow();
       expect(() => render(undefined as unknown as string)).not.toThrow();
     }
-    expect(scrub({ toString: () => { throw new Error('x'); } } as unknown as string)).toBe('***');
+    expect(
+      scrub({
+        toString: () => {
+          throw new Error('x');
+        },
+      } as unknown as string),
+    ).toBe('***');
   });
 });

@@ -14,7 +14,7 @@ describe('scrub', () => {
   });
 
   it('scrubs nested objects and errors', () => {
-    const out = scrubDeep({ a: { b: [`x ${JWT}`] }, e: new Error(`bad token=${JWT}`) }) as any;
+    const out = scrubDeep({ a: { b: [`x ${JWT}`] }, e: new Error(`bad token=${JWT}`) });
     expect(JSON.stringify(out)).not.toContain(JWT.split('.')[2]);
   });
 
@@ -31,8 +31,19 @@ describe('scrub', () => {
 
   it('the logger scrubs messages and fields', () => {
     const lines: string[] = [];
-    const logger = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
-    logger.info({ volume: `token=${JWT},name=v`, token: 'plain-secret-value', nested: { authorization: 'token=abc' } }, `message with ${JWT}`);
+    const logger = createLogger({
+      level: 'info',
+      destination: new Writable({
+        write(c, _e, cb) {
+          lines.push(String(c));
+          cb();
+        },
+      }),
+    });
+    logger.info(
+      { volume: `token=${JWT},name=v`, token: 'plain-secret-value', nested: { authorization: 'token=abc' } },
+      `message with ${JWT}`,
+    );
     const text = lines.join('');
     expect(text).not.toContain(JWT.split('.')[2]);
     expect(text).not.toContain('plain-secret-value');
@@ -41,8 +52,19 @@ describe('scrub', () => {
 
   it('the logger censors fields named token, password or authorization at any depth', () => {
     const lines: string[] = [];
-    const logger = createLogger({ level: 'info', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
-    logger.info({ a: { b: { Password: 'hunter2', token: 'opaque-1' } }, authorization: 'Basic dXNlcjpwYXNz', tokenSource: 'name-secret' }, 'x');
+    const logger = createLogger({
+      level: 'info',
+      destination: new Writable({
+        write(c, _e, cb) {
+          lines.push(String(c));
+          cb();
+        },
+      }),
+    });
+    logger.info(
+      { a: { b: { Password: 'hunter2', token: 'opaque-1' } }, authorization: 'Basic dXNlcjpwYXNz', tokenSource: 'name-secret' },
+      'x',
+    );
     const line = JSON.parse(lines.join(''));
     expect(line.a.b).toEqual({ Password: '***', token: '***' });
     expect(line.authorization).toBe('***');

@@ -28,7 +28,10 @@ afterEach(async () => {
   while (cleanups.length) await cleanups.pop()!();
 });
 
-async function client(handler: http.RequestListener, maxConnections: number | null = null): Promise<{ c: BackendClient; requests: string[] }> {
+async function client(
+  handler: http.RequestListener,
+  maxConnections: number | null = null,
+): Promise<{ c: BackendClient; requests: string[] }> {
   const requests: string[] = [];
   const b = await backend((req, res) => {
     let body = '';
@@ -39,7 +42,10 @@ async function client(handler: http.RequestListener, maxConnections: number | nu
     });
   });
   const c = new BackendClient(b.socket, 'unix://pxd.sock', maxConnections);
-  cleanups.push(() => b.close(), () => c.close());
+  cleanups.push(
+    () => b.close(),
+    () => c.close(),
+  );
   return { c, requests };
 }
 
@@ -103,7 +109,7 @@ describe('BackendClient', () => {
     expect(Math.max(...arrivals) - t0).toBeLessThan(450);
   });
 
-  it('stops when the caller\'s signal aborts', async () => {
+  it("stops when the caller's signal aborts", async () => {
     const { c } = await client(() => undefined);
     const ac = new AbortController();
     setTimeout(() => ac.abort(new DOMException('gone', 'AbortError')), 50);

@@ -20,12 +20,13 @@ const write = (name: string, pem: string | Buffer): string => {
   writeFileSync(file, pem);
   return file;
 };
-const spki = (k: { publicKey: { export(o: { type: 'spki'; format: 'pem' }): string | Buffer } }) => k.publicKey.export({ type: 'spki', format: 'pem' });
+const spki = (k: { publicKey: { export(o: { type: 'spki'; format: 'pem' }): string | Buffer } }) =>
+  k.publicKey.export({ type: 'spki', format: 'pem' });
 const rsa1024 = write('rsa-1024.pem', spki(generateKeyPairSync('rsa', { modulusLength: 1024 })));
 const rsa2048 = write('rsa-2048.pem', spki(generateKeyPairSync('rsa', { modulusLength: 2048 })));
 const base = { secrets: `file:${dir}`, socket: path.join(dir, 'pxd-auth.sock'), backend: `unix://${path.join(dir, 'no-pxd.sock')}` };
 
-describe('issuer keys are checked at load by the verifier\'s importer', () => {
+describe("issuer keys are checked at load by the verifier's importer", () => {
   it('refuses a 1024-bit RSA key, naming where it came from: flag, environment or YAML file', () => {
     const fromFlag = loadConfig({ flags: { ...base, jwtIssuer: 'p', jwtRsaPubkeyFile: rsa1024 }, env: {} });
     expect(fromFlag.config).toBeUndefined();
@@ -36,14 +37,18 @@ describe('issuer keys are checked at load by the verifier\'s importer', () => {
 
     const yaml = write('keys.yaml', `issuers:\n  - name: corp\n    rsaPublicKeyFile: ${rsa1024}\n`);
     const fromYaml = loadConfig({ flags: { ...base, config: yaml }, env: {} });
-    expect(fromYaml.problems).toEqual([`${yaml}: issuers[0].rsaPublicKeyFile: ${rsa1024}: the RSA public key has 1024 bits; at least 2048 are required`]);
+    expect(fromYaml.problems).toEqual([
+      `${yaml}: issuers[0].rsaPublicKeyFile: ${rsa1024}: the RSA public key has 1024 bits; at least 2048 are required`,
+    ]);
   });
 
   it('doctor reports the configuration as failed, not the key as ok', async () => {
     const { config, problems } = loadConfig({ flags: { ...base, jwtIssuer: 'p', jwtRsaPubkeyFile: rsa1024 }, env: {} });
     const checks = await runDoctor({ config, problems, specDir: dir, pluginDir: dir });
     expect(checks.find((c) => c.name === 'issuer keys')).toBeUndefined();
-    expect(checks).toContainEqual(expect.objectContaining({ name: 'configuration', ok: false, detail: expect.stringMatching(/1024 bits/) }));
+    expect(checks).toContainEqual(
+      expect.objectContaining({ name: 'configuration', ok: false, detail: expect.stringMatching(/1024 bits/) }),
+    );
   });
 
   it('accepts exactly the keys the verifier accepts', () => {
@@ -54,7 +59,11 @@ describe('issuer keys are checked at load by the verifier\'s importer', () => {
       ['EC P-521', 'ec', write('p521.pem', spki(generateKeyPairSync('ec', { namedCurve: 'P-521' })))],
       ['EC secp256k1', 'ec', write('k1.pem', spki(generateKeyPairSync('ec', { namedCurve: 'secp256k1' })))],
       ['Ed25519 as ECDSA', 'ec', write('ed.pem', spki(generateKeyPairSync('ed25519')))],
-      ['RSA private key', 'rsa', write('priv.pem', generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' }))],
+      [
+        'RSA private key',
+        'rsa',
+        write('priv.pem', generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ type: 'pkcs8', format: 'pem' })),
+      ],
       ['not PEM', 'rsa', write('junk.pem', 'hello')],
     ];
     for (const [what, family, file] of keys) {
@@ -64,7 +73,14 @@ describe('issuer keys are checked at load by the verifier\'s importer', () => {
       let verifierTakes = true;
       try {
         const text = readFileSync(file, 'utf8');
-        new TokenVerifier({ issuers: [{ name: 'p', ...(family === 'rsa' ? { rsaPublicKeyPem: text } : { ecdsaPublicKeyPem: text }) }], requiredClaims: [], usernameClaim: 'sub', clockToleranceSec: 0, maxTokenLength: 16_384, cacheSize: 0 });
+        new TokenVerifier({
+          issuers: [{ name: 'p', ...(family === 'rsa' ? { rsaPublicKeyPem: text } : { ecdsaPublicKeyPem: text }) }],
+          requiredClaims: [],
+          usernameClaim: 'sub',
+          clockToleranceSec: 0,
+          maxTokenLength: 16_384,
+          cacheSize: 0,
+        });
       } catch {
         verifierTakes = false;
       }

@@ -35,15 +35,24 @@ describe('loadConfig', () => {
   });
 
   it('trusts keys given without --jwt-issuer for openstorage.io, as osd does', () => {
-    const { config, problems } = loadConfig({ flags: { secrets: 'file:/x' }, env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'portworx-env-secret-12' } });
+    const { config, problems } = loadConfig({
+      flags: { secrets: 'file:/x' },
+      env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'portworx-env-secret-12' },
+    });
     expect(problems).toEqual([]);
     expect(config!.verifier.issuers.map((i) => i.name)).toEqual(['openstorage.io']);
   });
 
   it('reads the shared secret from the pxd environment names', () => {
-    const { config } = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p' }, env: { OPENSTORAGE_AUTH_SHAREDSECRET: 'from-openstorage-env-1234' } });
+    const { config } = loadConfig({
+      flags: { secrets: 'file:/x', jwtIssuer: 'p' },
+      env: { OPENSTORAGE_AUTH_SHAREDSECRET: 'from-openstorage-env-1234' },
+    });
     expect(config!.verifier.issuers[0]!.sharedSecret).toBe('from-openstorage-env-1234');
-    const both = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p' }, env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'portworx-env-secret-12', OPENSTORAGE_AUTH_SHAREDSECRET: 'ignored-env-secret-123' } });
+    const both = loadConfig({
+      flags: { secrets: 'file:/x', jwtIssuer: 'p' },
+      env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'portworx-env-secret-12', OPENSTORAGE_AUTH_SHAREDSECRET: 'ignored-env-secret-123' },
+    });
     expect(both.config!.verifier.issuers[0]!.sharedSecret).toBe('portworx-env-secret-12');
   });
 
@@ -52,7 +61,16 @@ describe('loadConfig', () => {
     const ecFile = path.join(dir, 'ec.pem');
     writeFileSync(ecFile, rsa.publicKey.export({ type: 'spki', format: 'pem' }));
     const { config, problems } = loadConfig({
-      flags: { backend: 'http://nope', secrets: 'vault', usernameClaim: 'uid', clockTolerance: 'soon', jwtIssuer: 'p', jwtSharedSecret: 'tiny-s3cr', jwtRsaPubkeyFile: ecFile, logLevel: 'loud' },
+      flags: {
+        backend: 'http://nope',
+        secrets: 'vault',
+        usernameClaim: 'uid',
+        clockTolerance: 'soon',
+        jwtIssuer: 'p',
+        jwtSharedSecret: 'tiny-s3cr',
+        jwtRsaPubkeyFile: ecFile,
+        logLevel: 'loud',
+      },
       env: {},
     });
     expect(config).toBeUndefined();
@@ -100,7 +118,10 @@ describe('loadConfig', () => {
       expect(fromYaml.config!.secretsBasePath).toBe('pwx/secrets');
       const fromEnv = loadConfig({ flags: { config: file }, env: { ...login, DCOS_SECRETS_BASE_PATH: 'env/base' } });
       expect(fromEnv.config!.secretsBasePath).toBe('env/base');
-      const fromFlag = loadConfig({ flags: { config: file, secretsBasePath: 'flag/base' }, env: { ...login, DCOS_SECRETS_BASE_PATH: 'env/base' } });
+      const fromFlag = loadConfig({
+        flags: { config: file, secretsBasePath: 'flag/base' },
+        env: { ...login, DCOS_SECRETS_BASE_PATH: 'env/base' },
+      });
       expect(fromFlag.config!.secretsBasePath).toBe('flag/base');
     });
 
@@ -122,7 +143,9 @@ describe('loadConfig', () => {
       const { config, problems } = loadConfig({ flags: { config: dcosYaml('  DCOS_SECRETS_PASWORD_TYPO: x') }, env: login });
       expect(config).toBeUndefined();
       const line = problems.find((p) => p.includes('DCOS_SECRETS_PASWORD_TYPO'));
-      expect(line).toMatch(/dcos\.DCOS_SECRETS_PASWORD_TYPO: not a DC\/OS setting; known: DCOS_CLUSTER_URL, .*DCOS_SECRETS_PASSWORD_FILE, .*DCOS_SECRETS_BASE_PATH/);
+      expect(line).toMatch(
+        /dcos\.DCOS_SECRETS_PASWORD_TYPO: not a DC\/OS setting; known: DCOS_CLUSTER_URL, .*DCOS_SECRETS_PASSWORD_FILE, .*DCOS_SECRETS_BASE_PATH/,
+      );
       expect(problems.join('\n')).not.toContain('pw-from-the-env');
     });
   });

@@ -16,7 +16,13 @@ describe('the option table', () => {
     for (const o of OPTIONS) {
       expect(o.flag !== null || o.env.length > 0, o.key).toBe(true);
       // commander's attribute name is the camelCase of the flag, and the key of the checked values
-      if (o.flag) expect(o.key).toBe(o.flag.split(' ')[0]!.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()));
+      if (o.flag)
+        expect(o.key).toBe(
+          o.flag
+            .split(' ')[0]!
+            .slice(2)
+            .replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+        );
       expect(o.description.length, o.key).toBeGreaterThan(10);
     }
   });
@@ -35,7 +41,10 @@ describe('the option table', () => {
       if (d === undefined) continue;
       expect(o.defaultText.startsWith(Array.isArray(d) ? d.join(',') : String(d)), o.key).toBe(true);
     }
-    const { config } = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p', jwtSharedSecret: 'a-shared-secret-of-some-length' }, env: {} });
+    const { config } = loadConfig({
+      flags: { secrets: 'file:/x', jwtIssuer: 'p', jwtSharedSecret: 'a-shared-secret-of-some-length' },
+      env: {},
+    });
     expect(config!.socket).toBe(defaults.socket);
     expect(config!.backendUrl).toBe(defaults.backend);
     expect(config!.backendTimeoutMs).toBe(defaults.backendTimeout * 1000);
@@ -59,12 +68,18 @@ describe('problems', () => {
   });
 
   it('never echo a sensitive value', () => {
-    const { problems } = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p' }, env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'short-s3cret' } });
+    const { problems } = loadConfig({
+      flags: { secrets: 'file:/x', jwtIssuer: 'p' },
+      env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'short-s3cret' },
+    });
     expect(problems).toEqual(['PORTWORX_AUTH_JWT_SHAREDSECRET: the shared secret is shorter than 16 characters']);
   });
 
-  it('get a doctor fix from the option\'s row: its names, meaning and default', async () => {
-    const r = loadConfig({ flags: { secrets: 'file:/x', jwtIssuer: 'p', jwtSharedSecret: 'a-shared-secret-of-some-length' }, env: { PXD_AUTH_BACKEND_TIMEOUT: '500' } });
+  it("get a doctor fix from the option's row: its names, meaning and default", async () => {
+    const r = loadConfig({
+      flags: { secrets: 'file:/x', jwtIssuer: 'p', jwtSharedSecret: 'a-shared-secret-of-some-length' },
+      env: { PXD_AUTH_BACKEND_TIMEOUT: '500' },
+    });
     const checks = await runDoctor({ config: r.config, problems: r.problems, issues: r.issues });
     expect(checks).toEqual([
       {
@@ -76,7 +91,7 @@ describe('problems', () => {
     ]);
     expect(optionFix('backendTimeout')).toBe(
       'correct --backend-timeout, PXD_AUTH_BACKEND_TIMEOUT or backendTimeout: in the YAML file ' +
-        '(longest wait for one backend call (always kept inside Docker\'s own 1 and 2 minute limits); default: 90)',
+        "(longest wait for one backend call (always kept inside Docker's own 1 and 2 minute limits); default: 90)",
     );
   });
 });

@@ -17,7 +17,14 @@ function yaml(...dcosLines: string[]): string {
   const file = path.join(dir, `dcos-${++n}.yaml`);
   writeFileSync(
     file,
-    ['secrets: dcos', 'jwtIssuer: portworx.com', 'jwtSharedSecret: a-shared-secret-of-some-length', 'dcos:', '  DCOS_SECRETS_USERNAME: alice', ...dcosLines.map((l) => `  ${l}`)].join('\n'),
+    [
+      'secrets: dcos',
+      'jwtIssuer: portworx.com',
+      'jwtSharedSecret: a-shared-secret-of-some-length',
+      'dcos:',
+      '  DCOS_SECRETS_USERNAME: alice',
+      ...dcosLines.map((l) => `  ${l}`),
+    ].join('\n'),
   );
   return file;
 }

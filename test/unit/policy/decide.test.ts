@@ -21,8 +21,16 @@ describe('PXD_DEFAULT_ROLES', () => {
 
 describe('decide: roles', () => {
   it.each(OPS)('system.admin and system.user may %s', (operation) => {
-    expect(decide(cfg(), input({ operation, roles: ['system.admin'] }))).toEqual({ allow: true, reason: 'ROLE_ALLOWED', role: 'system.admin' });
-    expect(decide(cfg(), input({ operation, roles: ['system.user'] }))).toEqual({ allow: true, reason: 'ROLE_ALLOWED', role: 'system.user' });
+    expect(decide(cfg(), input({ operation, roles: ['system.admin'] }))).toEqual({
+      allow: true,
+      reason: 'ROLE_ALLOWED',
+      role: 'system.admin',
+    });
+    expect(decide(cfg(), input({ operation, roles: ['system.user'] }))).toEqual({
+      allow: true,
+      reason: 'ROLE_ALLOWED',
+      role: 'system.user',
+    });
   });
 
   it.each(OPS)('system.view may not %s', (operation) => {
@@ -118,11 +126,17 @@ describe('decide: bindings', () => {
   it('matches whole path segments only, and the prefix itself', () => {
     const only = cfg([tenantA]);
     // tenant-ab is not under tenant-a
-    expect(decide(only, user('b-vol', 'pwx/secrets/tenant-ab/token'))).toEqual({ allow: true, reason: 'ROLE_ALLOWED', role: 'system.user' });
-    expect(decide(only, user('b-vol', 'pwx/secrets/tenant-a'))).toMatchObject({ code: 'POLICY_BINDING_DENIED' });
-    expect(decide(cfg([{ secretPrefix: '/pwx/secrets/tenant-a/', volumes: ['a-*'] }]), user('b', '/pwx/secrets/tenant-a/t'))).toMatchObject({
-      message: 'secret pwx/secrets/tenant-a/t may only be used for volumes a-* (not "b")',
+    expect(decide(only, user('b-vol', 'pwx/secrets/tenant-ab/token'))).toEqual({
+      allow: true,
+      reason: 'ROLE_ALLOWED',
+      role: 'system.user',
     });
+    expect(decide(only, user('b-vol', 'pwx/secrets/tenant-a'))).toMatchObject({ code: 'POLICY_BINDING_DENIED' });
+    expect(decide(cfg([{ secretPrefix: '/pwx/secrets/tenant-a/', volumes: ['a-*'] }]), user('b', '/pwx/secrets/tenant-a/t'))).toMatchObject(
+      {
+        message: 'secret pwx/secrets/tenant-a/t may only be used for volumes a-* (not "b")',
+      },
+    );
   });
 
   it('merges bindings with the same prefix', () => {

@@ -56,10 +56,7 @@ const post = (d: PxdDouble, ep: string, body: unknown): Promise<Res> =>
 // ------------------------------------------------------------------ tokens
 const nowSec = (): number => Math.floor(Date.now() / 1000);
 
-async function sign(
-  claims: Record<string, unknown>,
-  opts: { secret?: string; header?: Record<string, unknown> } = {},
-): Promise<string> {
+async function sign(claims: Record<string, unknown>, opts: { secret?: string; header?: Record<string, unknown> } = {}): Promise<string> {
   return new SignJWT(claims)
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT', ...(opts.header ?? {}) })
     .sign(new TextEncoder().encode(opts.secret ?? SECRET));
@@ -431,9 +428,7 @@ describe('pxd double: auth details (from pxd.md and the openstorage source)', ()
     const rs = await new SignJWT(user('r', ['system.user'], { iss: 'rsa.issuer' }))
       .setProtectedHeader({ alg: 'RS256' })
       .sign(rsa.privateKey);
-    const es = await new SignJWT(user('e', ['system.user'], { iss: 'ec.issuer' }))
-      .setProtectedHeader({ alg: 'ES256' })
-      .sign(ec.privateKey);
+    const es = await new SignJWT(user('e', ['system.user'], { iss: 'ec.issuer' })).setProtectedHeader({ alg: 'ES256' }).sign(ec.privateKey);
     const hsForRsa = await sign(user('h', ['system.user'], { iss: 'rsa.issuer' }));
     const e = async (tok: string, name: string): Promise<string> =>
       (JSON.parse((await post(k, 'Create', { Name: `token=${tok},name=${name},size=1G` })).body) as { Err: string }).Err;
@@ -449,9 +444,7 @@ describe('pxd double: auth details (from pxd.md and the openstorage source)', ()
     expect(k.volumes.get('o1')?.owner).toBe('user1@example.com');
     const mounted = await post(k, 'Mount', { Name: `token=${T.admin},name=o1`, ID: 'z' });
     expect(mounted.status).toBe(200);
-    expect((await post(k, 'Remove', { Name: `token=${T.user2},name=o1` })).body).toBe(
-      '{"Err":"Cannot locate volume with name o1"}\n',
-    );
+    expect((await post(k, 'Remove', { Name: `token=${T.user2},name=o1` })).body).toBe('{"Err":"Cannot locate volume with name o1"}\n');
     expect((await post(k, 'Remove', { Name: `token=${T.admin},name=o1` })).body).toBe('{"Err":""}\n');
   });
 
@@ -514,9 +507,7 @@ describe('pxd double: decoding and naming quirks', () => {
     // Go's JSON encoder escapes HTML characters
     await post(d, 'Create', { Name: 'a<b>&c', Opts: { size: '1' } });
     expect(d.volumes.get('a<b>&c')?.size).toBe(1024 ** 3); // a bare number is GiB
-    expect((await post(d, 'Get', { Name: 'a<b>&c' })).body).toBe(
-      '{"Volume":{"Name":"a\\u003cb\\u003e\\u0026c","Mountpoint":""}}\n',
-    );
+    expect((await post(d, 'Get', { Name: 'a<b>&c' })).body).toBe('{"Volume":{"Name":"a\\u003cb\\u003e\\u0026c","Mountpoint":""}}\n');
   });
 
   it('reproduces: Remove with an empty Name removes the first visible volume', async () => {
@@ -569,9 +560,7 @@ describe('pxd double: fault switches and mount directories', () => {
       expect((await post(d, 'Path', { Name: 'f1' })).body).toBe(`{"Mountpoint":${JSON.stringify(mp)},"Err":""}\n`);
     }
     d.faults.getName = 'other';
-    expect((await post(d, 'Get', { Name: 'f1' })).body).toBe(
-      '{"Volume":{"Name":"other","Mountpoint":"/var/lib/osd/mounts/f1m/.data"}}\n',
-    );
+    expect((await post(d, 'Get', { Name: 'f1' })).body).toBe('{"Volume":{"Name":"other","Mountpoint":"/var/lib/osd/mounts/f1m/.data"}}\n');
     expect(d.requests.at(-1)).toMatchObject({ endpoint: '/VolumeDriver.Get', body: '{"Name":"f1"}', parsed: { Name: 'f1' } });
 
     d.reset();

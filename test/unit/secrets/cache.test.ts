@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ProxyError } from '../../../src/errors.js';
 import { jwtExpiryMs, SecretCache, type SecretLoader } from '../../../src/secrets/cache.js';
-import type { SecretStore } from '../../../src/secrets/types.js';
 
 function deferred<T>() {
   let resolve!: (v: T) => void;

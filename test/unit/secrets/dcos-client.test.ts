@@ -22,8 +22,11 @@ describe('DcosClient', () => {
     await agent.close();
   });
 
-  const reply = (status: number, body: string | Buffer | object, headers: Record<string, string> = { 'content-type': 'application/json' }) =>
-    agent.get(ORIGIN).intercept({ path: SECRET, method: 'GET' }).reply(status, body, { headers });
+  const reply = (
+    status: number,
+    body: string | Buffer | object,
+    headers: Record<string, string> = { 'content-type': 'application/json' },
+  ) => agent.get(ORIGIN).intercept({ path: SECRET, method: 'GET' }).reply(status, body, { headers });
 
   it('sends Authorization: token= and returns the trimmed value', async () => {
     agent
@@ -63,9 +66,15 @@ describe('DcosClient', () => {
     reply(200, Buffer.from('[1]'), { 'content-type': 'application/octet-stream' });
     await expect(client.getSecret('pwx/t', 'abc')).resolves.toEqual({ kind: 'value', value: '[1]' });
     reply(200, Buffer.from(' {"a":1} '), { 'content-type': 'application/octet-stream' });
-    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_NOT_TEXT', message: expect.stringContaining('JSON document') });
+    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({
+      code: 'SECRET_NOT_TEXT',
+      message: expect.stringContaining('JSON document'),
+    });
     reply(200, Buffer.from('to\u007fk'), { 'content-type': 'application/octet-stream' });
-    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_NOT_TEXT', message: expect.stringContaining('control characters') });
+    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({
+      code: 'SECRET_NOT_TEXT',
+      message: expect.stringContaining('control characters'),
+    });
     reply(200, Buffer.alloc(0), { 'content-type': 'application/octet-stream' });
     await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_EMPTY' });
   });
@@ -86,7 +95,10 @@ describe('DcosClient', () => {
 
   it('a value over 1 MiB is SECRET_NOT_TEXT', async () => {
     reply(200, { value: 'x'.repeat(1200 * 1024) });
-    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_NOT_TEXT', message: expect.stringContaining('1 MiB') });
+    await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({
+      code: 'SECRET_NOT_TEXT',
+      message: expect.stringContaining('1 MiB'),
+    });
   });
 
   it('tracks the outage from its first failure and says so', async () => {
@@ -94,9 +106,14 @@ describe('DcosClient', () => {
     await expect(client.getSecret('pwx/t', 'abc')).rejects.toThrow(/trying for 0 s/);
     expect(client.failingSince).toBe(now);
     now += 125_000;
-    agent.get(ORIGIN).intercept({ path: SECRET, method: 'GET' }).replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
+    agent
+      .get(ORIGIN)
+      .intercept({ path: SECRET, method: 'GET' })
+      .replyWithError(Object.assign(new Error('refused'), { code: 'ECONNREFUSED' }));
     const err = (await client.getSecret('pwx/t', 'abc').catch((e: unknown) => e)) as Error;
-    expect(err.message).toContain(`DC/OS at ${ORIGIN} is unreachable (ECONNREFUSED during reading secret pwx/t); the proxy has been trying for 2 min 5 s`);
+    expect(err.message).toContain(
+      `DC/OS at ${ORIGIN} is unreachable (ECONNREFUSED during reading secret pwx/t); the proxy has been trying for 2 min 5 s`,
+    );
     reply(404, {});
     await expect(client.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_NOT_FOUND' });
     expect(client.failingSince).toBeUndefined();
@@ -104,24 +121,34 @@ describe('DcosClient', () => {
 
   it('login: the token from a 200, LOGIN_FAILED naming the uid (never the password) otherwise', async () => {
     const pool = agent.get(ORIGIN);
-    pool.intercept({ path: '/acs/api/v1/auth/login', method: 'POST', body: JSON.stringify({ uid: 'alice', password: 'pw' }) }).reply(200, { token: 'T' });
+    pool
+      .intercept({ path: '/acs/api/v1/auth/login', method: 'POST', body: JSON.stringify({ uid: 'alice', password: 'pw' }) })
+      .reply(200, { token: 'T' });
     await expect(client.login({ uid: 'alice', password: 'pw' })).resolves.toBe('T');
 
-    pool.intercept({ path: '/acs/api/v1/auth/login', method: 'POST' }).reply(
-      401,
-      { title: '401 Unauthorized', description: 'Invalid credentials.', code: 'ERR_INVALID_CREDENTIALS' },
-      { headers: { 'content-type': 'application/json', 'www-authenticate': 'acsjwt' } },
-    );
+    pool
+      .intercept({ path: '/acs/api/v1/auth/login', method: 'POST' })
+      .reply(
+        401,
+        { title: '401 Unauthorized', description: 'Invalid credentials.', code: 'ERR_INVALID_CREDENTIALS' },
+        { headers: { 'content-type': 'application/json', 'www-authenticate': 'acsjwt' } },
+      );
     const e401 = (await client.login({ uid: 'alice', password: 'pw-in-body' }).catch((e: unknown) => e)) as Error;
     expect(e401).toMatchObject({ code: 'SECRET_STORE_LOGIN_FAILED', details: { uid: 'alice', status: 401 } });
     expect(e401.message).toContain('refused the login of alice: invalid credentials (HTTP 401, ERR_INVALID_CREDENTIALS)');
     expect(e401.message).not.toContain('pw-in-body');
 
     pool.intercept({ path: '/acs/api/v1/auth/login', method: 'POST' }).reply(400, { code: 'ERR_INVALID_DATA; DROP' });
-    await expect(client.login({ uid: 'alice', token: 't' })).rejects.toMatchObject({ code: 'SECRET_STORE_LOGIN_FAILED', message: expect.stringMatching(/HTTP 400\);/) });
+    await expect(client.login({ uid: 'alice', token: 't' })).rejects.toMatchObject({
+      code: 'SECRET_STORE_LOGIN_FAILED',
+      message: expect.stringMatching(/HTTP 400\);/),
+    });
 
     pool.intercept({ path: '/acs/api/v1/auth/login', method: 'POST' }).reply(404, 'not here');
-    await expect(client.login({ uid: 'alice', token: 't' })).rejects.toMatchObject({ code: 'SECRET_STORE_LOGIN_FAILED', message: expect.stringContaining('DC/OS Enterprise') });
+    await expect(client.login({ uid: 'alice', token: 't' })).rejects.toMatchObject({
+      code: 'SECRET_STORE_LOGIN_FAILED',
+      message: expect.stringContaining('DC/OS Enterprise'),
+    });
 
     pool.intercept({ path: '/acs/api/v1/auth/login', method: 'POST' }).reply(200, { nothing: true });
     await expect(client.login({ uid: 'alice', token: 't' })).rejects.toMatchObject({ code: 'SECRET_STORE_UNAVAILABLE' });
@@ -133,7 +160,10 @@ describe('DcosClient', () => {
   it('a slow answer is SECRET_STORE_TIMEOUT', async () => {
     const quick = new DcosClient({ url: ORIGIN, uid: 'pwx-proxy', timeoutMs: 150, dispatcher: agent });
     agent.get(ORIGIN).intercept({ path: SECRET, method: 'GET' }).reply(200, { value: 'x' }).delay(3000);
-    await expect(quick.getSecret('pwx/t', 'abc')).rejects.toMatchObject({ code: 'SECRET_STORE_TIMEOUT', message: expect.stringContaining('within 150 ms') });
+    await expect(quick.getSecret('pwx/t', 'abc')).rejects.toMatchObject({
+      code: 'SECRET_STORE_TIMEOUT',
+      message: expect.stringContaining('within 150 ms'),
+    });
   });
 
   it('the read budget running out is named as such', async () => {

@@ -29,8 +29,14 @@ describe('dcosConfigFromEnv', () => {
     f.pkcs8 = file('pkcs8.pem', rsa.pkcs8Pem);
     f.pkcs1 = file('pkcs1.pem', rsa.pkcs1Pem);
     f.public = file('public.pem', rsa.publicKeyPem);
-    f.ec = file('ec.pem', generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
-    f.small = file('small.pem', generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    f.ec = file(
+      'ec.pem',
+      generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    );
+    f.small = file(
+      'small.pem',
+      generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    );
     f.encrypted = file(
       'enc.pem',
       generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -66,8 +72,21 @@ describe('dcosConfigFromEnv', () => {
 
   it('flags win over the environment', () => {
     const { config } = dcosConfigFromEnv(
-      { DCOS_CLUSTER_URL: 'https://env.example', DCOS_SECRETS_USERNAME: 'env-user', DCOS_SECRETS_PASSWORD: 'x', PXD_AUTH_SECRET_CACHE_TTL: '5' },
-      { dcosUrl: 'https://flag.example/', dcosUsername: 'flag-user', dcosPasswordFile: f.password, secretCacheTtl: '7', secretMaxStale: 0, dcosTimeout: '2.5', dcosCaFile: pki.ca.certFile },
+      {
+        DCOS_CLUSTER_URL: 'https://env.example',
+        DCOS_SECRETS_USERNAME: 'env-user',
+        DCOS_SECRETS_PASSWORD: 'x',
+        PXD_AUTH_SECRET_CACHE_TTL: '5',
+      },
+      {
+        dcosUrl: 'https://flag.example/',
+        dcosUsername: 'flag-user',
+        dcosPasswordFile: f.password,
+        secretCacheTtl: '7',
+        secretMaxStale: 0,
+        dcosTimeout: '2.5',
+        dcosCaFile: pki.ca.certFile,
+      },
     );
     expect(config).toMatchObject({
       url: 'https://flag.example',
@@ -113,7 +132,12 @@ describe('dcosConfigFromEnv', () => {
 
   it('requires exactly one login', () => {
     expect(dcosConfigFromEnv({}).problems).toEqual([expect.stringContaining('no DC/OS login is configured')]);
-    const two = dcosConfigFromEnv({ DCOS_SECRETS_USERNAME: 'a', DCOS_SECRETS_PASSWORD: 'b', DCOS_SERVICE_ACCOUNT: 'c', DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: f.pkcs8 });
+    const two = dcosConfigFromEnv({
+      DCOS_SECRETS_USERNAME: 'a',
+      DCOS_SECRETS_PASSWORD: 'b',
+      DCOS_SERVICE_ACCOUNT: 'c',
+      DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: f.pkcs8,
+    });
     expect(two.config).toBeUndefined();
     expect(two.problems).toEqual([expect.stringMatching(/more than one DC\/OS login.*a user.*a service account/)]);
   });
@@ -140,13 +164,24 @@ describe('dcosConfigFromEnv', () => {
     expect(problems('{not json')).toMatch(/is not JSON/);
     expect(problems('{}')).toMatch(/no "uid"[\s\S]*no "private_key"/);
     expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, scheme: 'HS256' }))).toMatch(/"scheme" is not RS256/);
-    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 42 }))).toMatch(/"login_endpoint" is not a string/);
-    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 'leader.mesos' }))).toMatch(/"login_endpoint" is not a URL/);
-    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 'ftp://leader.mesos/x' }))).toMatch(/"login_endpoint" must be an https:\/\/ URL/);
+    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 42 }))).toMatch(
+      /"login_endpoint" is not a string/,
+    );
+    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 'leader.mesos' }))).toMatch(
+      /"login_endpoint" is not a URL/,
+    );
+    expect(problems(JSON.stringify({ uid: 'a', private_key: rsa.pkcs8Pem, login_endpoint: 'ftp://leader.mesos/x' }))).toMatch(
+      /"login_endpoint" must be an https:\/\/ URL/,
+    );
   });
 
-  it('upgrades a permissive-mode credential\'s http:// login_endpoint to https:// (same host and path), TLS still verified', () => {
-    const credential = JSON.stringify({ login_endpoint: 'http://master.mesos/acs/api/v1/auth/login', private_key: rsa.pkcs8Pem, scheme: 'RS256', uid: 'pwx-proxy' });
+  it("upgrades a permissive-mode credential's http:// login_endpoint to https:// (same host and path), TLS still verified", () => {
+    const credential = JSON.stringify({
+      login_endpoint: 'http://master.mesos/acs/api/v1/auth/login',
+      private_key: rsa.pkcs8Pem,
+      scheme: 'RS256',
+      uid: 'pwx-proxy',
+    });
     const { config, problems } = dcosConfigFromEnv({ DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential });
     expect(problems).toEqual([]);
     expect(config).toMatchObject({
@@ -158,8 +193,13 @@ describe('dcosConfigFromEnv', () => {
     });
   });
 
-  it('logs in through an explicitly set cluster URL, not the credential\'s login_endpoint', () => {
-    const credential = JSON.stringify({ login_endpoint: 'https://leader.mesos/acs/api/v1/auth/login', private_key: rsa.pkcs8Pem, scheme: 'RS256', uid: 'pwx-proxy' });
+  it("logs in through an explicitly set cluster URL, not the credential's login_endpoint", () => {
+    const credential = JSON.stringify({
+      login_endpoint: 'https://leader.mesos/acs/api/v1/auth/login',
+      private_key: rsa.pkcs8Pem,
+      scheme: 'RS256',
+      uid: 'pwx-proxy',
+    });
     for (const [env, flags] of [
       [{ DCOS_CLUSTER_URL: 'https://10.0.0.5:8443/', DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }, {}],
       [{ DCOS_SERVICE_ACCOUNT_CREDENTIAL: credential }, { dcosUrl: 'https://10.0.0.5:8443' }],
@@ -174,7 +214,11 @@ describe('dcosConfigFromEnv', () => {
       });
     }
     // An http:// endpoint that is not used is no problem either.
-    const http = JSON.stringify({ login_endpoint: 'http://master.mesos/acs/api/v1/auth/login', private_key: rsa.pkcs8Pem, uid: 'pwx-proxy' });
+    const http = JSON.stringify({
+      login_endpoint: 'http://master.mesos/acs/api/v1/auth/login',
+      private_key: rsa.pkcs8Pem,
+      uid: 'pwx-proxy',
+    });
     expect(dcosConfigFromEnv({ DCOS_CLUSTER_URL: 'https://10.0.0.5', DCOS_SERVICE_ACCOUNT_CREDENTIAL: http }).config?.loginUrl).toBe(
       'https://10.0.0.5/acs/api/v1/auth/login',
     );
@@ -229,7 +273,13 @@ describe('dcosConfigFromEnv', () => {
     const pw = dcosConfigFromEnv({ DCOS_SECRETS_USERNAME: 'a', DCOS_SECRETS_PASSWORD: PASSWORD }).config!;
     const sa = dcosConfigFromEnv({ DCOS_SERVICE_ACCOUNT: 'a', DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: f.pkcs8 }).config!;
     const keyLine = rsa.pkcs8Pem.split('\n')[1]!;
-    for (const text of [inspect(pw, { depth: 9 }), JSON.stringify(pw), `${pw.login.kind === 'password' ? pw.login.password : ''}`, inspect(sa, { depth: 9 }), JSON.stringify(sa)]) {
+    for (const text of [
+      inspect(pw, { depth: 9 }),
+      JSON.stringify(pw),
+      `${pw.login.kind === 'password' ? pw.login.password : ''}`,
+      inspect(sa, { depth: 9 }),
+      JSON.stringify(sa),
+    ]) {
       expect(text).not.toContain(PASSWORD);
       expect(text).not.toContain(keyLine);
     }
@@ -241,19 +291,30 @@ describe('dcosConfigFromEnv', () => {
     expect(JSON.stringify(pw('old'))).toBe(JSON.stringify(pw('new')));
     expect(sameDcosConfig(pw('old'), pw('old'))).toBe(true);
     expect(sameDcosConfig(pw('old'), pw('new'))).toBe(false);
-    const sa = (keyFile: string) => dcosConfigFromEnv({ DCOS_SERVICE_ACCOUNT: 'a', DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile }).config!;
+    const sa = (keyFile: string) =>
+      dcosConfigFromEnv({ DCOS_SERVICE_ACCOUNT: 'a', DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile }).config!;
     const other = file('other.pem', makeRsaKeyPair().pkcs8Pem);
     expect(sameDcosConfig(sa(f.pkcs8!), sa(f.pkcs1!))).toBe(true); // the same key in another form
     expect(sameDcosConfig(sa(f.pkcs8!), sa(other))).toBe(false);
     expect(sameDcosConfig(pw('old'), sa(f.pkcs8!))).toBe(false);
-    const url = dcosConfigFromEnv({ DCOS_CLUSTER_URL: 'https://elsewhere', DCOS_SECRETS_USERNAME: 'a', DCOS_SECRETS_PASSWORD: 'old' }).config!;
+    const url = dcosConfigFromEnv({
+      DCOS_CLUSTER_URL: 'https://elsewhere',
+      DCOS_SECRETS_USERNAME: 'a',
+      DCOS_SECRETS_PASSWORD: 'old',
+    }).config!;
     expect(sameDcosConfig(pw('old'), url)).toBe(false);
   });
 
   it('makeDcosConfig validates a config built in code and fills defaults', () => {
-    const c = makeDcosConfig({ url: 'https://x', loginUrl: 'https://x/acs/api/v1/auth/login', login: { kind: 'password', uid: 'u', password: new SecretText('p') } });
+    const c = makeDcosConfig({
+      url: 'https://x',
+      loginUrl: 'https://x/acs/api/v1/auth/login',
+      login: { kind: 'password', uid: 'u', password: new SecretText('p') },
+    });
     expect(c).toMatchObject({ cacheTtlSec: 60, maxStaleSec: 300, timeoutSec: 20, loginBackoffSec: 30, readyCacheSec: 5 });
-    expect(() => makeDcosConfig({ url: 'https://x', loginUrl: 'y', login: { kind: 'password', uid: 'u', password: 'plain' as never } })).toThrow();
+    expect(() =>
+      makeDcosConfig({ url: 'https://x', loginUrl: 'y', login: { kind: 'password', uid: 'u', password: 'plain' as never } }),
+    ).toThrow();
   });
 });
 
@@ -261,12 +322,29 @@ describe('DCOS_OPTIONS', () => {
   it('lists every flag of the brief with its environment variable and default', () => {
     const flags = DCOS_OPTIONS.map((o) => o.flag).filter(Boolean);
     expect(flags).toEqual([
-      '--dcos-url', '--dcos-ca-file', '--dcos-insecure', '--dcos-username', '--dcos-password-file', '--dcos-service-account',
-      '--dcos-private-key-file', '--dcos-credential-file', '--secret-cache-ttl', '--secret-max-stale', '--dcos-timeout',
+      '--dcos-url',
+      '--dcos-ca-file',
+      '--dcos-insecure',
+      '--dcos-username',
+      '--dcos-password-file',
+      '--dcos-service-account',
+      '--dcos-private-key-file',
+      '--dcos-credential-file',
+      '--secret-cache-ttl',
+      '--secret-max-stale',
+      '--dcos-timeout',
     ]);
     const envs = DCOS_OPTIONS.map((o) => o.env);
-    for (const e of ['DCOS_CLUSTER_URL', 'DCOS_SECRETS_CA_CERT_FILE', 'DCOS_SECRETS_USERNAME', 'DCOS_SECRETS_PASSWORD', 'DCOS_SECRETS_PASSWORD_FILE',
-      'DCOS_SERVICE_ACCOUNT', 'DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE', 'DCOS_SERVICE_ACCOUNT_CREDENTIAL']) {
+    for (const e of [
+      'DCOS_CLUSTER_URL',
+      'DCOS_SECRETS_CA_CERT_FILE',
+      'DCOS_SECRETS_USERNAME',
+      'DCOS_SECRETS_PASSWORD',
+      'DCOS_SECRETS_PASSWORD_FILE',
+      'DCOS_SERVICE_ACCOUNT',
+      'DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE',
+      'DCOS_SERVICE_ACCOUNT_CREDENTIAL',
+    ]) {
       expect(envs).toContain(e);
     }
     expect(DCOS_OPTIONS.find((o) => o.flag === '--dcos-url')?.default).toBe('https://master.mesos');

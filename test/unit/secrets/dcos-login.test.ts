@@ -22,7 +22,10 @@ function setup(opts: { lifetimeMs?: number | undefined; backoffMs?: number } = {
   const at = (level: string) => (obj: object, msg?: string) => void lines.push(JSON.stringify({ level, ...obj, msg }));
   const logger: DcosLogger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
   let answer: (body: LoginBody) => Promise<string> = async (body) =>
-    authToken(body.uid, 'lifetimeMs' in opts && opts.lifetimeMs === undefined ? undefined : Math.floor((now + (opts.lifetimeMs ?? 5 * DAY)) / 1000));
+    authToken(
+      body.uid,
+      'lifetimeMs' in opts && opts.lifetimeMs === undefined ? undefined : Math.floor((now + (opts.lifetimeMs ?? 5 * DAY)) / 1000),
+    );
   const login: DcosLogin = { kind: 'password', uid: 'alice', password: new SecretText('pw-secret') };
   const auth = new DcosAuth({
     login,
@@ -157,7 +160,10 @@ describe('DcosAuth', () => {
   it('refused credentials: one attempt, fail fast during the backoff, then one more attempt', async () => {
     const t = setup({ backoffMs: 30_000 });
     t.answer(async () => {
-      throw new ProxyError('SECRET_STORE_LOGIN_FAILED', 'DC/OS refused the login of alice: invalid credentials (HTTP 401)', { uid: 'alice', status: 401 });
+      throw new ProxyError('SECRET_STORE_LOGIN_FAILED', 'DC/OS refused the login of alice: invalid credentials (HTTP 401)', {
+        uid: 'alice',
+        status: 401,
+      });
     });
     await expect(t.auth.token()).rejects.toMatchObject({ code: 'SECRET_STORE_LOGIN_FAILED' });
     t.advance(10_000);
@@ -177,7 +183,11 @@ describe('DcosAuth', () => {
     const token = await t.auth.token();
     t.auth.refused(
       token,
-      new ProxyError('SECRET_STORE_LOGIN_FAILED', 'DC/OS at https://dcos.example refused an auth token of alice right after issuing it (HTTP 401)', { uid: 'alice', status: 401 }),
+      new ProxyError(
+        'SECRET_STORE_LOGIN_FAILED',
+        'DC/OS at https://dcos.example refused an auth token of alice right after issuing it (HTTP 401)',
+        { uid: 'alice', status: 401 },
+      ),
     );
     expect(t.auth.status()).toMatchObject({ loggedIn: false, failingUntil: t.now() + 30_000 });
     t.advance(5_000);

@@ -13,8 +13,13 @@ describe('textValue / tokenText', () => {
     ['invalid UTF-8', Buffer.from([0xde, 0xad, 0xbe, 0xef]), 'SECRET_NOT_TEXT', 'secret p holds binary data, not a token'],
     ['control characters', Buffer.from('to\u0000ken'), 'SECRET_NOT_TEXT', 'secret p holds binary data, not a token'],
     ['whitespace only', Buffer.from(' \n\t'), 'SECRET_EMPTY', 'secret p is empty: store the token in it'],
-    ['a JSON object', Buffer.from('{"uid":"x"}'), 'SECRET_NOT_TEXT', "secret p holds JSON, not a token: store the raw JWT as the secret's value"],
-  ] as const)('refuses %s in the file store\'s words by default', (_what, bytes, code, message) => {
+    [
+      'a JSON object',
+      Buffer.from('{"uid":"x"}'),
+      'SECRET_NOT_TEXT',
+      "secret p holds JSON, not a token: store the raw JWT as the secret's value",
+    ],
+  ] as const)("refuses %s in the file store's words by default", (_what, bytes, code, message) => {
     expect(() => textValue(bytes, 'p')).toThrow(expect.objectContaining({ code, message, details: { secretPath: 'p' } }));
   });
 

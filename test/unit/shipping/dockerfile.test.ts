@@ -7,7 +7,11 @@ import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
 import { readRepo, repoPath } from './files.js';
 
-interface Instruction { op: string; args: string; line: number }
+interface Instruction {
+  op: string;
+  args: string;
+  line: number;
+}
 
 /** Dockerfile instructions, with `\` continuations joined and comments dropped. */
 function instructions(text: string): Instruction[] {
@@ -41,7 +45,11 @@ describe('Dockerfile', () => {
   });
 
   it('builds with npm ci and keeps production dependencies only', () => {
-    const build = all.slice(0, runtimeStart).filter((i) => i.op === 'RUN').map((i) => i.args).join('\n');
+    const build = all
+      .slice(0, runtimeStart)
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     expect(build).toMatch(/npm ci\b/);
     expect(build).toMatch(/npm run build/);
     expect(build).toMatch(/npm prune --omit=dev/);
@@ -76,14 +84,15 @@ describe('Dockerfile', () => {
 });
 
 describe('.dockerignore', () => {
-  const patterns = readRepo('.dockerignore').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const patterns = readRepo('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 
   it('is an allow-list that re-includes exactly what the Dockerfile copies from the context', () => {
     expect(patterns[0]).toBe('*');
     const allowed = patterns.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
-    const sources = all
-      .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
-      .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    const sources = all.filter((i) => i.op === 'COPY' && !i.args.startsWith('--from')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
     expect([...new Set(sources)].sort()).toEqual([...allowed].sort());
     for (const s of sources) expect(existsSync(repoPath(s)), s).toBe(true);
   });

@@ -9,7 +9,9 @@ import { ERROR_CODES } from '../../../src/errors.js';
 import { configReferenceMarkdown } from '../../../src/config/reference.js';
 import { readRepo, repoPath } from './files.js';
 
-const DOCS = readdirSync(repoPath('docs')).filter((f) => f.endsWith('.md')).sort();
+const DOCS = readdirSync(repoPath('docs'))
+  .filter((f) => f.endsWith('.md'))
+  .sort();
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
 function slug(heading: string): string {
@@ -25,7 +27,12 @@ function withoutCode(md: string): string {
 }
 
 function anchors(md: string): Set<string> {
-  return new Set(withoutCode(md).split('\n').filter((l) => /^#{1,6} /.test(l)).map((l) => slug(l.replace(/^#+ /, ''))));
+  return new Set(
+    withoutCode(md)
+      .split('\n')
+      .filter((l) => /^#{1,6} /.test(l))
+      .map((l) => slug(l.replace(/^#+ /, ''))),
+  );
 }
 
 function listFiles(rel: string): string[] {

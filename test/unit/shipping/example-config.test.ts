@@ -22,10 +22,7 @@ const privateKeyFile = writeFile(dir, 'private-key.pem', rsaPrivateKeyPem());
 const credentialFile = writeFile(dir, 'dcos-credential.json', credentialJson('pxd-auth-proxy'));
 
 /** Every environment variable the proxy reads. */
-const KNOWN_ENV = new Set<string>([
-  ...SERVE_OPTIONS.flatMap((o) => o.env),
-  ...DCOS_OPTIONS.flatMap((o) => (o.env ? [o.env] : [])),
-]);
+const KNOWN_ENV = new Set<string>([...SERVE_OPTIONS.flatMap((o) => o.env), ...DCOS_OPTIONS.flatMap((o) => (o.env ? [o.env] : []))]);
 
 /** The env file's lines: active `KEY=value` and commented-out `#KEY=value`. */
 function envLines(text: string): Array<{ key: string; value: string; active: boolean; line: string }> {
@@ -131,7 +128,12 @@ describe(`${ENV_FILE}`, () => {
       active.some((k) => k.startsWith('DCOS_SERVICE_ACCOUNT_CREDENTIAL')),
     ];
     expect(logins.filter(Boolean)).toHaveLength(1);
-    for (const k of ['DCOS_SECRETS_PASSWORD', 'DCOS_SERVICE_ACCOUNT_CREDENTIAL', 'PORTWORX_AUTH_JWT_SHAREDSECRET', 'OPENSTORAGE_AUTH_SHAREDSECRET']) {
+    for (const k of [
+      'DCOS_SECRETS_PASSWORD',
+      'DCOS_SERVICE_ACCOUNT_CREDENTIAL',
+      'PORTWORX_AUTH_JWT_SHAREDSECRET',
+      'OPENSTORAGE_AUTH_SHAREDSECRET',
+    ]) {
       expect(active).not.toContain(k);
     }
   });

@@ -10,8 +10,18 @@ import { SHARED_SECRET, credentialJson, readRepo, tempDir, writeCaCert } from '.
 
 const FILE = 'plugin/dcos/pxd-auth-proxy.marathon.json';
 
-interface Volume { containerPath: string; hostPath?: string; mode: string }
-interface HealthCheck { protocol: string; path?: string; portIndex?: number; port?: number; command?: unknown }
+interface Volume {
+  containerPath: string;
+  hostPath?: string;
+  mode: string;
+}
+interface HealthCheck {
+  protocol: string;
+  path?: string;
+  portIndex?: number;
+  port?: number;
+  command?: unknown;
+}
 interface App {
   id: string;
   instances: number;
@@ -62,7 +72,11 @@ describe(FILE, () => {
     expect(app.networks?.some((n) => n.mode === 'host') || app.networkMode === 'HOST').toBe(true);
     const vol = (p: string) => app.container.volumes.find((v) => v.containerPath === p);
     expect(vol('/run/docker/plugins')).toEqual({ containerPath: '/run/docker/plugins', hostPath: '/run/docker/plugins', mode: 'RW' });
-    expect(vol('/var/lib/pxd-auth-proxy')).toEqual({ containerPath: '/var/lib/pxd-auth-proxy', hostPath: '/var/lib/pxd-auth-proxy', mode: 'RW' });
+    expect(vol('/var/lib/pxd-auth-proxy')).toEqual({
+      containerPath: '/var/lib/pxd-auth-proxy',
+      hostPath: '/var/lib/pxd-auth-proxy',
+      mode: 'RW',
+    });
     // The proxy only checks mountpoint strings: pxd's mounts are not needed in the container.
     expect(vol('/var/lib/osd/mounts')).toBeUndefined();
     for (const v of app.container.volumes) expect(v.hostPath, v.containerPath).toBe(v.containerPath);

@@ -57,7 +57,7 @@ describe(SCRIPT, () => {
     expect(statSync(repoPath(SCRIPT)).mode & 0o111).not.toBe(0);
   });
 
-  it('creates the key pair, the account, the credential secret and the read grant, with the Marathon app\'s names', () => {
+  it("creates the key pair, the account, the credential secret and the read grant, with the Marathon app's names", () => {
     writeFileSync(path.join(dir, 'shared-secret'), 'a-shared-secret-for-the-test\n');
     const r = run('defaults', { SHARED_SECRET_FILE: path.join(dir, 'shared-secret') });
     expect(r.status, r.stderr).toBe(0);
@@ -76,7 +76,12 @@ describe(SCRIPT, () => {
   });
 
   it('takes its parameters from the environment', () => {
-    const r = run('params', { SERVICE_ACCOUNT: 'px-proxy', SECRETS_BASE_PATH: '/acme/pwx/', CREDENTIAL_SECRET: 'px-proxy/cred', KEY_DIR: 'k' });
+    const r = run('params', {
+      SERVICE_ACCOUNT: 'px-proxy',
+      SECRETS_BASE_PATH: '/acme/pwx/',
+      CREDENTIAL_SECRET: 'px-proxy/cred',
+      KEY_DIR: 'k',
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(r.calls).toContain('security org users grant px-proxy dcos:secrets:default:/acme/pwx/* read');
     expect(r.calls).toContain('security secrets create-sa-secret --strict k/private-key.pem px-proxy px-proxy/cred');
@@ -89,7 +94,13 @@ describe(SCRIPT, () => {
     const state = path.join(first.cwd, 'state');
     const second = spawnSync('bash', [repoPath(SCRIPT)], {
       cwd: first.cwd,
-      env: { PATH: `${path.join(first.cwd, 'bin')}:${process.env.PATH}`, HOME: first.cwd, DCOS_LOG: path.join(first.cwd, 'again.log'), DCOS_STATE: state, KEY_DIR: 'other' },
+      env: {
+        PATH: `${path.join(first.cwd, 'bin')}:${process.env.PATH}`,
+        HOME: first.cwd,
+        DCOS_LOG: path.join(first.cwd, 'again.log'),
+        DCOS_STATE: state,
+        KEY_DIR: 'other',
+      },
       encoding: 'utf8',
     });
     expect(second.status).not.toBe(0);

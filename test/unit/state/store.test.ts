@@ -50,7 +50,10 @@ describe('StateStore', () => {
   it('keeps the old state when a write fails, with a clear error', async () => {
     // Tests run as root, which ignores permissions: a store whose folder vanished cannot write either.
     const dir = tmp();
-    const blocked = new (StateStore as any)(path.join(dir, 'missing-dir', 'state.json'), new Map([['a', { name: 'a', secretPath: 'p/a', createdAt: '' }]]));
+    const blocked = new (StateStore as any)(
+      path.join(dir, 'missing-dir', 'state.json'),
+      new Map([['a', { name: 'a', secretPath: 'p/a', createdAt: '' }]]),
+    );
     await expect(blocked.remember('b', 'p/b')).rejects.toMatchObject({ code: 'STATE_WRITE_FAILED' });
     expect(blocked.get('b')).toBeUndefined();
     expect(blocked.get('a')?.secretPath).toBe('p/a');

@@ -67,7 +67,9 @@ describe('claim names that collide under Go case folding', () => {
         'pxd reads claim names regardless of case, so it could take another value than the one checked here. Give each claim once',
     );
     expect(pe.details).toEqual({ claim: 'sub', claims: ['sub', 'SUB'] });
-    expect(pe.toDockerText()).toMatch(/^pxd-auth TOKEN_MALFORMED: token is not a well-formed JWT: its payload has the claims "sub" and "SUB"/);
+    expect(pe.toDockerText()).toMatch(
+      /^pxd-auth TOKEN_MALFORMED: token is not a well-formed JWT: its payload has the claims "sub" and "SUB"/,
+    );
   });
 
   it('refuses the collision whichever comes first', async () => {
@@ -162,7 +164,9 @@ describe('duplicate keys', () => {
   it('refuses a duplicate header parameter, alg included', async () => {
     const pe = await refused(verifier(), signed(payload(), '{"alg":"none","typ":"JWT","alg":"HS256"}'));
     expect(pe.code).toBe('TOKEN_MALFORMED');
-    expect(pe.message).toBe('token is not a well-formed JWT: its header gives the parameter "alg" twice; each parameter may appear only once');
+    expect(pe.message).toBe(
+      'token is not a well-formed JWT: its header gives the parameter "alg" twice; each parameter may appear only once',
+    );
     expect(pe.details).toEqual({ parameter: 'alg' });
     expect((await refused(verifier(), signed(payload(), '{"alg":"HS256","typ":"JWT","typ":"JWT"}'))).code).toBe('TOKEN_MALFORMED');
   });

@@ -76,12 +76,28 @@ describe('generateToken', () => {
   });
 
   it('signs RS256 with an RSA key and ES256/384/512 by curve', async () => {
-    const rt = await generateToken({ claims: ADMIN, issuer: 'portworx.com', key: { rsaPrivateKeyPem: rsa.privatePem }, durationSec: 60, now });
+    const rt = await generateToken({
+      claims: ADMIN,
+      issuer: 'portworx.com',
+      key: { rsaPrivateKeyPem: rsa.privatePem },
+      durationSec: 60,
+      now,
+    });
     expect(decodePart(rt, 0)).toEqual({ alg: 'RS256', typ: 'JWT' });
     await expect(verifier({ name: 'portworx.com', rsaPublicKeyPem: rsa.publicPem }).verify(rt)).resolves.toMatchObject({ keySlot: 'rsa' });
 
-    for (const [k, alg] of [[ec, 'ES256'], [ec384, 'ES384'], [ec521, 'ES512']] as const) {
-      const t = await generateToken({ claims: ADMIN, issuer: 'portworx.com', key: { ecdsaPrivateKeyPem: k.privatePem }, durationSec: 60, now });
+    for (const [k, alg] of [
+      [ec, 'ES256'],
+      [ec384, 'ES384'],
+      [ec521, 'ES512'],
+    ] as const) {
+      const t = await generateToken({
+        claims: ADMIN,
+        issuer: 'portworx.com',
+        key: { ecdsaPrivateKeyPem: k.privatePem },
+        durationSec: 60,
+        now,
+      });
       expect(decodePart(t, 0).alg).toBe(alg);
       await expect(verifier({ name: 'portworx.com', ecdsaPublicKeyPem: k.publicPem }).verify(t)).resolves.toMatchObject({ algorithm: alg });
     }
@@ -92,7 +108,14 @@ describe('generateToken', () => {
     const pkcs1 = rsa.privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
     const t1 = await generateToken({ claims: ADMIN, issuer: 'i', key: { ecdsaPrivateKeyPem: sec1 }, durationSec: 60, now });
     expect(decodePart(t1, 0).alg).toBe('ES256');
-    const t2 = await generateToken({ claims: ADMIN, issuer: 'i', key: { rsaPrivateKeyPem: pkcs1 }, durationSec: 60, now, algorithm: 'RS512' });
+    const t2 = await generateToken({
+      claims: ADMIN,
+      issuer: 'i',
+      key: { rsaPrivateKeyPem: pkcs1 },
+      durationSec: 60,
+      now,
+      algorithm: 'RS512',
+    });
     expect(decodePart(t2, 0).alg).toBe('RS512');
     const t3 = await generateToken({ claims: ADMIN, issuer: 'i', key: { sharedSecret: SECRET }, durationSec: 60, now, algorithm: 'HS384' });
     expect(decodePart(t3, 0).alg).toBe('HS384');
@@ -101,22 +124,30 @@ describe('generateToken', () => {
   it('rejects mismatched algorithms, wrong key types and bad input', async () => {
     const base = { claims: ADMIN, issuer: 'portworx.com', durationSec: 60, now };
     await expect(generateToken({ ...base, key: { sharedSecret: SECRET }, algorithm: 'RS256' })).rejects.toThrow(
-      'token generation: algorithm "RS256" cannot be used with a shared secret (use HS256, HS384, HS512)');
+      'token generation: algorithm "RS256" cannot be used with a shared secret (use HS256, HS384, HS512)',
+    );
     await expect(generateToken({ ...base, key: { ecdsaPrivateKeyPem: ec.privatePem }, algorithm: 'ES384' })).rejects.toThrow(
-      'token generation: algorithm "ES384" cannot be used with this ECDSA key (use ES256)');
+      'token generation: algorithm "ES384" cannot be used with this ECDSA key (use ES256)',
+    );
     await expect(generateToken({ ...base, key: { rsaPrivateKeyPem: ec.privatePem } })).rejects.toThrow(
-      'token generation: the RSA private key PEM holds a ec key, not an RSA key');
+      'token generation: the RSA private key PEM holds a ec key, not an RSA key',
+    );
     await expect(generateToken({ ...base, key: { rsaPrivateKeyPem: rsa.publicPem } })).rejects.toThrow(
-      'token generation: the RSA private key is not a PEM private key');
+      'token generation: the RSA private key is not a PEM private key',
+    );
     await expect(generateToken({ ...base, key: { sharedSecret: '' } })).rejects.toThrow('token generation: the shared secret is empty');
     await expect(generateToken({ ...base, issuer: '', key: { sharedSecret: SECRET } })).rejects.toThrow(
-      'token generation: the issuer must be a non-empty string');
+      'token generation: the issuer must be a non-empty string',
+    );
     await expect(generateToken({ ...base, durationSec: -1, key: { sharedSecret: SECRET } })).rejects.toThrow(
-      'token generation: the duration must be a whole number of seconds >= 0');
+      'token generation: the duration must be a whole number of seconds >= 0',
+    );
     await expect(generateToken({ ...base, durationSec: Number.MAX_SAFE_INTEGER, key: { sharedSecret: SECRET } })).rejects.toThrow(
-      'token generation: the expiry time is out of range (the duration is too long)');
+      'token generation: the expiry time is out of range (the duration is too long)',
+    );
     await expect(generateToken({ ...base, claims: { name: 'x', email: '' }, key: { sharedSecret: SECRET } })).rejects.toThrow(
-      'token generation: claim email must be a non-empty string');
+      'token generation: claim email must be a non-empty string',
+    );
   });
 
   it('a token generated with a duration of 0s is already expired for the verifier', async () => {
@@ -153,7 +184,8 @@ describe('parseDuration', () => {
   it('rejects values beyond Number.MAX_SAFE_INTEGER seconds', () => {
     expect(() => parseDuration('99999999999999999999s')).toThrow(/too long/);
     expect(() => parseDuration('300000000y')).toThrow(
-      'invalid token duration "300000000y": it is too long (at most 9007199254740991 seconds)');
+      'invalid token duration "300000000y": it is too long (at most 9007199254740991 seconds)',
+    );
     expect(parseDuration(`${Number.MAX_SAFE_INTEGER}s`)).toBe(Number.MAX_SAFE_INTEGER);
   });
 });

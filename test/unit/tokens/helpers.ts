@@ -17,8 +17,7 @@ function pair(kp: { privateKey: KeyObject; publicKey: KeyObject }): KeyPair {
 }
 
 export const rsaKey = (bits = 2048): KeyPair => pair(generateKeyPairSync('rsa', { modulusLength: bits }));
-export const ecKey = (curve: 'P-256' | 'P-384' | 'P-521' = 'P-256'): KeyPair =>
-  pair(generateKeyPairSync('ec', { namedCurve: curve }));
+export const ecKey = (curve: 'P-256' | 'P-384' | 'P-521' = 'P-256'): KeyPair => pair(generateKeyPairSync('ec', { namedCurve: curve }));
 
 /** 2026-11-20T09:00:00Z */
 export const T0 = Date.UTC(2026, 10, 20, 9, 0, 0);
@@ -46,12 +45,10 @@ export function sign(
   return new SignJWT(payload as JWTPayload).setProtectedHeader(header).sign(key);
 }
 
-export const b64 = (v: unknown): string =>
-  Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8').toString('base64url');
+export const b64 = (v: unknown): string => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v), 'utf8').toString('base64url');
 
 /** A hand-made token (no real signature). */
-export const craft = (header: unknown, payload: unknown, sig = 'c2lnbmF0dXJl'): string =>
-  `${b64(header)}.${b64(payload)}.${sig}`;
+export const craft = (header: unknown, payload: unknown, sig = 'c2lnbmF0dXJl'): string => `${b64(header)}.${b64(payload)}.${sig}`;
 
 export function decodePart(token: string, i: 0 | 1): Record<string, unknown> {
   return JSON.parse(Buffer.from(token.split('.')[i] as string, 'base64url').toString('utf8')) as Record<string, unknown>;

@@ -47,7 +47,11 @@ describe('findJsonKeyProblem', () => {
     expect(findJsonKeyProblem('{"a":1,"a":2}', HEADER)).toEqual({ kind: 'duplicate', key: 'a' });
     expect(findJsonKeyProblem('{"sub":1,"s\\u0075b":2}', HEADER)).toEqual({ kind: 'duplicate', key: 'sub' });
     expect(findJsonKeyProblem('{"x":1,"o":{"k":1,"k":2}}', HEADER)).toEqual({ kind: 'duplicate', key: 'k', within: 'o' });
-    expect(findJsonKeyProblem('{"o":[{"k":1},{"k":1,"j":[{},{"z":0,"z":0}]}]}', HEADER)).toEqual({ kind: 'duplicate', key: 'z', within: 'o' });
+    expect(findJsonKeyProblem('{"o":[{"k":1},{"k":1,"j":[{},{"z":0,"z":0}]}]}', HEADER)).toEqual({
+      kind: 'duplicate',
+      key: 'z',
+      within: 'o',
+    });
     expect(findJsonKeyProblem('{"\\ud800":1,"\\udfff":2}', HEADER)).toEqual({ kind: 'duplicate', key: '\ufffd' });
     expect(findJsonKeyProblem('{"\\ufffd":1,"\\udfff":2}', HEADER)).toEqual({ kind: 'duplicate', key: '\ufffd' });
   });

@@ -40,7 +40,15 @@ afterEach(() => {
 
 async function sign(priv: KeyObject, alg: string, kid: string) {
   const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({ iss: base, sub: 'id/oidc-user', name: 'O', email: 'o@example.com', roles: ['system.user'], iat: now, exp: now + 600 })
+  return new SignJWT({
+    iss: base,
+    sub: 'id/oidc-user',
+    name: 'O',
+    email: 'o@example.com',
+    roles: ['system.user'],
+    iat: now,
+    exp: now + 600,
+  })
     .setProtectedHeader({ alg, kid })
     .sign(priv);
 }
@@ -64,7 +72,10 @@ describe('OIDC/JWKS issuers', () => {
     expect(jwksFetches).toBe(1);
 
     // Rotation: the issuer publishes key b; a token signed with it triggers one refetch.
-    published = [{ kid: 'a', pub: keyA.publicKey }, { kid: 'b', pub: keyB.publicKey }];
+    published = [
+      { kid: 'a', pub: keyA.publicKey },
+      { kid: 'b', pub: keyB.publicKey },
+    ];
     vi.setSystemTime(Date.now() + 31_000);
     const tB = await sign(keyB.privateKey, 'ES256', 'b');
     expect((await v.verify(tB)).algorithm).toBe('ES256');
@@ -75,16 +86,27 @@ describe('OIDC/JWKS issuers', () => {
     expect((await v.verify(tA)).username).toBe('id/oidc-user');
     // An unknown kid cannot be fetched: a precise error, not a crash.
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    await expect(v.verify(await sign(other.privateKey, 'RS256', 'zzz'))).rejects.toMatchObject({ code: expect.stringMatching(/TOKEN_KEY_MISSING|TOKEN_SIGNATURE_INVALID/) });
+    await expect(v.verify(await sign(other.privateKey, 'RS256', 'zzz'))).rejects.toMatchObject({
+      code: expect.stringMatching(/TOKEN_KEY_MISSING|TOKEN_SIGNATURE_INVALID/),
+    });
     down = false;
   });
 
   it('refuses HS tokens for a JWKS issuer (no algorithm confusion)', async () => {
     published = [{ kid: 'a', pub: keyA.publicKey }];
-    const v = new TokenVerifier({ issuers: [{ name: base, jwksUrl: `${base}/jwks` }], requiredClaims: ['iss'], usernameClaim: 'sub', clockToleranceSec: 0, maxTokenLength: 16384, cacheSize: 0 });
+    const v = new TokenVerifier({
+      issuers: [{ name: base, jwksUrl: `${base}/jwks` }],
+      requiredClaims: ['iss'],
+      usernameClaim: 'sub',
+      clockToleranceSec: 0,
+      maxTokenLength: 16384,
+      cacheSize: 0,
+    });
     const pem = keyA.publicKey.export({ type: 'spki', format: 'pem' }) as string;
     const now = Math.floor(Date.now() / 1000);
-    const forged = await new SignJWT({ iss: base, sub: 'x', iat: now, exp: now + 60 }).setProtectedHeader({ alg: 'HS256', kid: 'a' }).sign(new TextEncoder().encode(pem));
+    const forged = await new SignJWT({ iss: base, sub: 'x', iat: now, exp: now + 60 })
+      .setProtectedHeader({ alg: 'HS256', kid: 'a' })
+      .sign(new TextEncoder().encode(pem));
     await expect(v.verify(forged)).rejects.toMatchObject({ code: 'TOKEN_KEY_MISSING' });
   });
 });

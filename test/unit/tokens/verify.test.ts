@@ -160,8 +160,12 @@ describe('TokenVerifier: accepted tokens', () => {
       });
       expect((await v.verify(t1)).username).toBe('id/user1');
       expect((await v.verify(t2)).username).toBe('id/user1');
-      await rejects(v, t3, 'TOKEN_SIGNATURE_INVALID',
-        'token: the signature does not verify with the RSA public key of issuer portworx.com (RS256)');
+      await rejects(
+        v,
+        t3,
+        'TOKEN_SIGNATURE_INVALID',
+        'token: the signature does not verify with the RSA public key of issuer portworx.com (RS256)',
+      );
       await new Promise((r) => setTimeout(r, 50));
       expect(requests).toBe(0);
       expect(fetchSpy).not.toHaveBeenCalled();
@@ -232,29 +236,53 @@ describe('TokenVerifier: algorithms', () => {
     await rejects(v, craft({ alg: 'hs256' }, claims()), 'TOKEN_ALG_UNSUPPORTED', /algorithm "hs256"/);
     await rejects(v, craft({ alg: 7 }, claims()), 'TOKEN_ALG_UNSUPPORTED', /algorithm 7, which/);
     await rejects(v, craft({ alg: '__proto__' }, claims()), 'TOKEN_ALG_UNSUPPORTED', /algorithm "__proto__"/);
-    await rejects(v, craft({ typ: 'JWT' }, claims()), 'TOKEN_ALG_UNSUPPORTED', `token has no "alg" header; accepted algorithms: ${accepted}`);
+    await rejects(
+      v,
+      craft({ typ: 'JWT' }, claims()),
+      'TOKEN_ALG_UNSUPPORTED',
+      `token has no "alg" header; accepted algorithms: ${accepted}`,
+    );
   });
 
   it('refuses HS256 signed with the RSA public key PEM as HMAC secret (algorithm confusion)', async () => {
     const confused = await sign(claims({ iss: 'other.io' }), enc.encode(rsaOther.publicPem), { alg: 'HS256' });
     // The issuer has only an RSA key: no shared-secret slot at all.
-    await rejects(verifier(), confused, 'TOKEN_KEY_MISSING',
-      'token: issuer other.io has no shared secret configured; the token is signed with HS256');
+    await rejects(
+      verifier(),
+      confused,
+      'TOKEN_KEY_MISSING',
+      'token: issuer other.io has no shared secret configured; the token is signed with HS256',
+    );
     // The issuer has an RSA key and a shared secret: HS256 is checked with the secret only.
     const confused2 = await sign(claims(), enc.encode(rsa.publicPem), { alg: 'HS256' });
-    await rejects(verifier(), confused2, 'TOKEN_SIGNATURE_INVALID',
-      'token: the signature does not verify with the shared secret of issuer portworx.com (HS256)');
+    await rejects(
+      verifier(),
+      confused2,
+      'TOKEN_SIGNATURE_INVALID',
+      'token: the signature does not verify with the shared secret of issuer portworx.com (HS256)',
+    );
     // Even with a trailing newline stripped or the key in another encoding.
     const confused3 = await sign(claims(), enc.encode(rsa.publicPem.trim()), { alg: 'HS256' });
     await rejects(verifier(), confused3, 'TOKEN_SIGNATURE_INVALID', /shared secret of issuer portworx.com/);
   });
 
   it('TOKEN_KEY_MISSING names the family and the algorithm', async () => {
-    const v = verifier({}, [{ name: 'portworx.com', sharedSecret: SECRET }, { name: 'other.io', rsaPublicKeyPem: rsaOther.publicPem }]);
-    await rejects(v, await rs(claims()), 'TOKEN_KEY_MISSING',
-      'token: issuer portworx.com has no RSA public key configured; the token is signed with RS256');
-    await rejects(v, await sign(claims(), ec.privateKey, { alg: 'ES256' }), 'TOKEN_KEY_MISSING',
-      'token: issuer portworx.com has no ECDSA public key configured; the token is signed with ES256');
+    const v = verifier({}, [
+      { name: 'portworx.com', sharedSecret: SECRET },
+      { name: 'other.io', rsaPublicKeyPem: rsaOther.publicPem },
+    ]);
+    await rejects(
+      v,
+      await rs(claims()),
+      'TOKEN_KEY_MISSING',
+      'token: issuer portworx.com has no RSA public key configured; the token is signed with RS256',
+    );
+    await rejects(
+      v,
+      await sign(claims(), ec.privateKey, { alg: 'ES256' }),
+      'TOKEN_KEY_MISSING',
+      'token: issuer portworx.com has no ECDSA public key configured; the token is signed with ES256',
+    );
   });
 
   it('TOKEN_SIGNATURE_INVALID for a wrong key, a tampered payload, a stripped signature and an EC curve mismatch', async () => {
@@ -268,14 +296,26 @@ describe('TokenVerifier: algorithms', () => {
     await rejects(v, `${h}.${b64(claims({ roles: ['system.admin'] }))}.${s}`, 'TOKEN_SIGNATURE_INVALID', rsaMsg);
     await rejects(v, `${h}.${good.split('.')[1]}.`, 'TOKEN_SIGNATURE_INVALID', rsaMsg);
 
-    await rejects(v, await sign(claims(), enc.encode('wrong-secret'), { alg: 'HS512' }), 'TOKEN_SIGNATURE_INVALID',
-      'token: the signature does not verify with the shared secret of issuer portworx.com (HS512)');
+    await rejects(
+      v,
+      await sign(claims(), enc.encode('wrong-secret'), { alg: 'HS512' }),
+      'TOKEN_SIGNATURE_INVALID',
+      'token: the signature does not verify with the shared secret of issuer portworx.com (HS512)',
+    );
 
-    await rejects(v, await sign(claims(), ec384.privateKey, { alg: 'ES384' }), 'TOKEN_SIGNATURE_INVALID',
-      'token: the token is signed with ES384 but the ECDSA public key of issuer portworx.com is on curve P-256 (ES256)');
+    await rejects(
+      v,
+      await sign(claims(), ec384.privateKey, { alg: 'ES384' }),
+      'TOKEN_SIGNATURE_INVALID',
+      'token: the token is signed with ES384 but the ECDSA public key of issuer portworx.com is on curve P-256 (ES256)',
+    );
     const ecOther = ecKey('P-256');
-    await rejects(v, await sign(claims(), ecOther.privateKey, { alg: 'ES256' }), 'TOKEN_SIGNATURE_INVALID',
-      'token: the signature does not verify with the ECDSA public key of issuer portworx.com (ES256)');
+    await rejects(
+      v,
+      await sign(claims(), ecOther.privateKey, { alg: 'ES256' }),
+      'TOKEN_SIGNATURE_INVALID',
+      'token: the signature does not verify with the ECDSA public key of issuer portworx.com (ES256)',
+    );
   });
 
   it('TOKEN_MALFORMED for unsupported crit extensions', async () => {
@@ -290,16 +330,41 @@ describe('TokenVerifier: issuer', () => {
   it('TOKEN_ISSUER_UNTRUSTED for an unknown issuer, a case difference or whitespace', async () => {
     const v = verifier();
     await rejects(v, await hs(claims({ iss: 'foo' })), 'TOKEN_ISSUER_UNTRUSTED', `token: issuer "foo" is not trusted ${trusted}`);
-    await rejects(v, await hs(claims({ iss: 'Portworx.com' })), 'TOKEN_ISSUER_UNTRUSTED', `token: issuer "Portworx.com" is not trusted ${trusted}`);
-    await rejects(v, await hs(claims({ iss: 'portworx.com ' })), 'TOKEN_ISSUER_UNTRUSTED', `token: issuer "portworx.com " is not trusted ${trusted}`);
-    await rejects(v, await hs(claims({ iss: ' portworx.com' })), 'TOKEN_ISSUER_UNTRUSTED', `token: issuer " portworx.com" is not trusted ${trusted}`);
-    const e = await rejects(v, await hs(claims({ iss: 'toString' })), 'TOKEN_ISSUER_UNTRUSTED', `token: issuer "toString" is not trusted ${trusted}`);
+    await rejects(
+      v,
+      await hs(claims({ iss: 'Portworx.com' })),
+      'TOKEN_ISSUER_UNTRUSTED',
+      `token: issuer "Portworx.com" is not trusted ${trusted}`,
+    );
+    await rejects(
+      v,
+      await hs(claims({ iss: 'portworx.com ' })),
+      'TOKEN_ISSUER_UNTRUSTED',
+      `token: issuer "portworx.com " is not trusted ${trusted}`,
+    );
+    await rejects(
+      v,
+      await hs(claims({ iss: ' portworx.com' })),
+      'TOKEN_ISSUER_UNTRUSTED',
+      `token: issuer " portworx.com" is not trusted ${trusted}`,
+    );
+    const e = await rejects(
+      v,
+      await hs(claims({ iss: 'toString' })),
+      'TOKEN_ISSUER_UNTRUSTED',
+      `token: issuer "toString" is not trusted ${trusted}`,
+    );
     expect(e.details.issuer).toBe('toString');
   });
 
   it('bounds a long issuer in the message', async () => {
     const long = 'i'.repeat(500);
-    await rejects(verifier(), await hs(claims({ iss: long })), 'TOKEN_ISSUER_UNTRUSTED', `token: issuer "${'i'.repeat(64)}…" is not trusted ${trusted}`);
+    await rejects(
+      verifier(),
+      await hs(claims({ iss: long })),
+      'TOKEN_ISSUER_UNTRUSTED',
+      `token: issuer "${'i'.repeat(64)}…" is not trusted ${trusted}`,
+    );
   });
 
   it('TOKEN_CLAIM_MISSING without iss; TOKEN_CLAIM_INVALID for a non-string iss', async () => {
@@ -316,7 +381,13 @@ describe('TokenVerifier: time', () => {
     const exp = Date.UTC(2026, 10, 20, 10, 0, 0) / 1000;
     const t = await hs(claims({ exp }));
     clock = Date.UTC(2026, 10, 20, 11, 0, 0);
-    const e = await rejects(verifier(), t, 'TOKEN_EXPIRED', 'token from secret pwx/secrets/user1-token expired 2026-11-20T10:00:00Z', SECRET_SOURCE);
+    const e = await rejects(
+      verifier(),
+      t,
+      'TOKEN_EXPIRED',
+      'token from secret pwx/secrets/user1-token expired 2026-11-20T10:00:00Z',
+      SECRET_SOURCE,
+    );
     expect(e.details).toMatchObject({ secretPath: 'pwx/secrets/user1-token', claim: 'exp' });
     expect(e.toDockerText()).toBe('pxd-auth TOKEN_EXPIRED: token from secret pwx/secrets/user1-token expired 2026-11-20T10:00:00Z');
   });
@@ -335,21 +406,38 @@ describe('TokenVerifier: time', () => {
 
   it('TOKEN_NOT_YET_VALID for nbf or iat in the future', async () => {
     const v = verifier();
-    await rejects(v, await hs(claims({ nbf: T0S + 120 })), 'TOKEN_NOT_YET_VALID',
-      'token is not valid before 2026-11-20T09:02:00Z (nbf); check the clocks of the token issuer and this host');
-    await rejects(v, await hs(claims({ iat: T0S + 1 })), 'TOKEN_NOT_YET_VALID',
-      'token was issued in the future (iat 2026-11-20T09:00:01Z); check the clocks of the token issuer and this host');
+    await rejects(
+      v,
+      await hs(claims({ nbf: T0S + 120 })),
+      'TOKEN_NOT_YET_VALID',
+      'token is not valid before 2026-11-20T09:02:00Z (nbf); check the clocks of the token issuer and this host',
+    );
+    await rejects(
+      v,
+      await hs(claims({ iat: T0S + 1 })),
+      'TOKEN_NOT_YET_VALID',
+      'token was issued in the future (iat 2026-11-20T09:00:01Z); check the clocks of the token issuer and this host',
+    );
     await expect(v.verify(await hs(claims({ iat: T0S, nbf: T0S })))).resolves.toBeTruthy();
   });
 
   it('TOKEN_CLAIM_INVALID for non-numeric or infinite exp / iat / nbf', async () => {
     const v = verifier();
     for (const claim of ['exp', 'iat', 'nbf']) {
-      await rejects(v, await hs(claims({ [claim]: String(T0S + 10) })), 'TOKEN_CLAIM_INVALID',
-        `token: claim ${claim} must be a number (seconds since the epoch)`);
+      await rejects(
+        v,
+        await hs(claims({ [claim]: String(T0S + 10) })),
+        'TOKEN_CLAIM_INVALID',
+        `token: claim ${claim} must be a number (seconds since the epoch)`,
+      );
     }
     const raw = JSON.stringify(claims()).replace(`"exp":${T0S + 3600}`, '"exp":1e400');
-    await rejects(v, hmacToken({ alg: 'HS256' }, raw), 'TOKEN_CLAIM_INVALID', 'token: claim exp must be a number (seconds since the epoch)');
+    await rejects(
+      v,
+      hmacToken({ alg: 'HS256' }, raw),
+      'TOKEN_CLAIM_INVALID',
+      'token: claim exp must be a number (seconds since the epoch)',
+    );
   });
 });
 
@@ -379,25 +467,54 @@ describe('TokenVerifier: claims', () => {
   });
 
   it('TOKEN_USERNAME_EMPTY for an empty username claim', async () => {
-    const e = await rejects(verifier(), await hs(claims({ sub: '' })), 'TOKEN_USERNAME_EMPTY',
-      'token: the username claim sub is empty; pxd needs it to identify the volume owner');
+    const e = await rejects(
+      verifier(),
+      await hs(claims({ sub: '' })),
+      'TOKEN_USERNAME_EMPTY',
+      'token: the username claim sub is empty; pxd needs it to identify the volume owner',
+    );
     expect(e.details.claim).toBe('sub');
     const v = verifier({}, [{ name: 'portworx.com', sharedSecret: SECRET, usernameClaim: 'email' }]);
-    await rejects(v, await hs(claims({ email: '' })), 'TOKEN_USERNAME_EMPTY',
-      'token: the username claim email is empty; pxd needs it to identify the volume owner');
+    await rejects(
+      v,
+      await hs(claims({ email: '' })),
+      'TOKEN_USERNAME_EMPTY',
+      'token: the username claim email is empty; pxd needs it to identify the volume owner',
+    );
     const c = claims();
     delete c.name;
     const v2 = verifier({ usernameClaim: 'name', requiredClaims: ['iss', 'sub'] });
-    await rejects(v2, await hs(c), 'TOKEN_USERNAME_EMPTY', 'token: the username claim name is missing; pxd needs it to identify the volume owner');
+    await rejects(
+      v2,
+      await hs(c),
+      'TOKEN_USERNAME_EMPTY',
+      'token: the username claim name is missing; pxd needs it to identify the volume owner',
+    );
   });
 
   it('TOKEN_CLAIM_INVALID for roles or groups that are not arrays of strings', async () => {
     const v = verifier();
     await rejects(v, await hs(claims({ roles: 'system.admin' })), 'TOKEN_CLAIM_INVALID', 'token: claim roles must be an array of strings');
-    await rejects(v, await hs(claims({ roles: ['system.admin', 1] })), 'TOKEN_CLAIM_INVALID', 'token: claim roles must be an array of strings');
-    await rejects(v, await hs(claims({ roles: { 0: 'system.admin' } })), 'TOKEN_CLAIM_INVALID', 'token: claim roles must be an array of strings');
+    await rejects(
+      v,
+      await hs(claims({ roles: ['system.admin', 1] })),
+      'TOKEN_CLAIM_INVALID',
+      'token: claim roles must be an array of strings',
+    );
+    await rejects(
+      v,
+      await hs(claims({ roles: { 0: 'system.admin' } })),
+      'TOKEN_CLAIM_INVALID',
+      'token: claim roles must be an array of strings',
+    );
     await rejects(v, await hs(claims({ groups: '*' })), 'TOKEN_CLAIM_INVALID', 'token: claim groups must be an array of strings');
-    const e = await rejects(v, await hs(claims({ groups: [null] })), 'TOKEN_CLAIM_INVALID', 'token from secret pwx/secrets/user1-token: claim groups must be an array of strings', SECRET_SOURCE);
+    const e = await rejects(
+      v,
+      await hs(claims({ groups: [null] })),
+      'TOKEN_CLAIM_INVALID',
+      'token from secret pwx/secrets/user1-token: claim groups must be an array of strings',
+      SECRET_SOURCE,
+    );
     expect(e.details).toEqual({ secretPath: 'pwx/secrets/user1-token', claim: 'groups' });
   });
 
@@ -484,23 +601,33 @@ describe('TokenVerifier: construction', () => {
   const make = (issuers: IssuerConfig[]): TokenVerifier => verifier({}, issuers);
   it('rejects a PEM of the wrong key type', () => {
     expect(() => make([{ name: 'a', rsaPublicKeyPem: ec.publicPem }])).toThrow(
-      'issuer a: the RSA public key PEM holds a ec key, not an RSA key');
+      'issuer a: the RSA public key PEM holds a ec key, not an RSA key',
+    );
     expect(() => make([{ name: 'a', ecdsaPublicKeyPem: rsa.publicPem }])).toThrow(
-      'issuer a: the ECDSA public key PEM holds a rsa key, not an EC key');
+      'issuer a: the ECDSA public key PEM holds a rsa key, not an EC key',
+    );
   });
   it('rejects private keys, garbage and small RSA keys', () => {
     expect(() => make([{ name: 'a', rsaPublicKeyPem: rsa.privatePem }])).toThrow(
-      'issuer a: the RSA public key is a private key; configure the public key instead');
+      'issuer a: the RSA public key is a private key; configure the public key instead',
+    );
     expect(() => make([{ name: 'a', rsaPublicKeyPem: 'hello' }])).toThrow('issuer a: the RSA public key is not PEM text');
     expect(() => make([{ name: 'a', rsaPublicKeyPem: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n' }])).toThrow(
-      /issuer a: the RSA public key could not be read/);
+      /issuer a: the RSA public key could not be read/,
+    );
     expect(() => make([{ name: 'a', rsaPublicKeyPem: rsaKey(1024).publicPem }])).toThrow(
-      'issuer a: the RSA public key has 1024 bits; at least 2048 are required');
+      'issuer a: the RSA public key has 1024 bits; at least 2048 are required',
+    );
   });
   it('rejects key-less issuers, duplicates and empty lists', () => {
     expect(() => make([{ name: 'a' }])).toThrow('issuer a has no key configured');
     expect(() => make([{ name: 'a', sharedSecret: '' }])).toThrow('issuer a: the shared secret is empty');
-    expect(() => make([{ name: 'a', sharedSecret: 'x' }, { name: 'a', sharedSecret: 'y' }])).toThrow('issuer a is configured twice');
+    expect(() =>
+      make([
+        { name: 'a', sharedSecret: 'x' },
+        { name: 'a', sharedSecret: 'y' },
+      ]),
+    ).toThrow('issuer a is configured twice');
     expect(() => make([])).toThrow('at least one trusted issuer');
   });
 });

@@ -4,19 +4,12 @@ import type { ErrorCode } from '../../../src/errors.js';
 import { catchProxyError, fakeJwt } from './helpers.js';
 
 describe('parseName: bare names', () => {
-  it.each([
-    'mnt1',
-    'my-vol_2',
-    'my.vol',
-    '../../etc',
-    '/etc',
-    'a b;$(id)',
-    '',
-    'a,b',
-    'x'.repeat(5000),
-  ])('%j is a bare name, accepted verbatim', (raw) => {
-    expect(parseName(raw)).toEqual({ raw, inline: false, volumeName: raw, options: [] });
-  });
+  it.each(['mnt1', 'my-vol_2', 'my.vol', '../../etc', '/etc', 'a b;$(id)', '', 'a,b', 'x'.repeat(5000)])(
+    '%j is a bare name, accepted verbatim',
+    (raw) => {
+      expect(parseName(raw)).toEqual({ raw, inline: false, volumeName: raw, options: [] });
+    },
+  );
 });
 
 describe('parseName: inline specs', () => {

@@ -34,9 +34,31 @@ function onlyProxyErrors<T>(fn: () => T): T | ProxyError {
 const loneSurrogate = fc.integer({ min: 0xd800, max: 0xdfff }).map((c) => String.fromCharCode(c));
 /** Pieces that exercise the tokenizer and path rules. */
 const interesting = fc.constantFrom(
-  '=', ',', '/', '.', '-', '_', 'a', 'Z', '9', ' ', '%2e', '..', '//',
-  'name', 'name=', 'token=', 'token_secret=', 'token_secret_namespace=', 'eyJ',
-  '\u0000', '\n', '\\', '\u2215', '\uff0f', '\u00e9',
+  '=',
+  ',',
+  '/',
+  '.',
+  '-',
+  '_',
+  'a',
+  'Z',
+  '9',
+  ' ',
+  '%2e',
+  '..',
+  '//',
+  'name',
+  'name=',
+  'token=',
+  'token_secret=',
+  'token_secret_namespace=',
+  'eyJ',
+  '\u0000',
+  '\n',
+  '\\',
+  '\u2215',
+  '\uff0f',
+  '\u00e9',
 );
 const anyString = fc.oneof(
   fc.string({ unit: 'binary' }),
@@ -84,9 +106,14 @@ describe('properties: only ProxyError escapes', () => {
 
   it('resolveSecretPath on arbitrary strings', () => {
     fc.assert(
-      fc.property(anyString, fc.option(anyString, { nil: undefined }), fc.option(anyString, { nil: undefined }), (path, namespace, basePath) => {
-        onlyProxyErrors(() => resolveSecretPath({ path, namespace, basePath }));
-      }),
+      fc.property(
+        anyString,
+        fc.option(anyString, { nil: undefined }),
+        fc.option(anyString, { nil: undefined }),
+        (path, namespace, basePath) => {
+          onlyProxyErrors(() => resolveSecretPath({ path, namespace, basePath }));
+        },
+      ),
       { numRuns: NUM_RUNS },
     );
   });
@@ -128,15 +155,16 @@ describe('properties: resolveSecretPath stays inside its base', () => {
 describe('properties: round trips', () => {
   const key = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyz0123456789_'), minLength: 1, maxLength: 20 });
   // Any value without ',' (the separator), '=' allowed, unicode included.
-  const value = fc.string({ unit: fc.oneof(fc.constantFrom('=', '/', '.', '-'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })), minLength: 1, maxLength: 30 })
+  const value = fc
+    .string({
+      unit: fc.oneof(fc.constantFrom('=', '/', '.', '-'), fc.string({ unit: 'binary', minLength: 1, maxLength: 1 })),
+      minLength: 1,
+      maxLength: 30,
+    })
     .filter((v) => !v.includes(','));
   const volumeName = fc.string({ unit: fc.constantFrom(...'abcXYZ019_-'), minLength: 1, maxLength: 40 });
   const validInline = fc
-    .tuple(
-      fc.uniqueArray(fc.tuple(key, value), { selector: ([k]) => k, maxLength: 8 }),
-      volumeName,
-      fc.nat(),
-    )
+    .tuple(fc.uniqueArray(fc.tuple(key, value), { selector: ([k]) => k, maxLength: 8 }), volumeName, fc.nat())
     .map(([others, name, at]) => {
       const opts: Array<[string, string]> = others.filter(([k]) => k !== 'name');
       opts.splice(at % (opts.length + 1), 0, ['name', name]);
@@ -176,10 +204,16 @@ describe('properties: redactName', () => {
 
   it('never leaves the signature of an embedded JWT', () => {
     fc.assert(
-      fc.property(anyString, jwt, anyString, fc.constantFrom('', 'token=', 'name=v,token=', ' ', '"'), (before, { token, sig }, after, glue) => {
-        const out = redactName(`${before}${glue}${token}${after}`);
-        expect(out).not.toContain(sig);
-      }),
+      fc.property(
+        anyString,
+        jwt,
+        anyString,
+        fc.constantFrom('', 'token=', 'name=v,token=', ' ', '"'),
+        (before, { token, sig }, after, glue) => {
+          const out = redactName(`${before}${glue}${token}${after}`);
+          expect(out).not.toContain(sig);
+        },
+      ),
       { numRuns: NUM_RUNS * 2 },
     );
   });

@@ -57,7 +57,14 @@ describe('readNameAsPxd: pxd finds keys anywhere', () => {
 });
 
 describe('assertPxdReadsAsChecked', () => {
-  const checked = { volume: 'a-sec', token: JWT, spec: new Map([['zz', 'secure=false'], ['secure', 'true']]) };
+  const checked = {
+    volume: 'a-sec',
+    token: JWT,
+    spec: new Map([
+      ['zz', 'secure=false'],
+      ['secure', 'true'],
+    ]),
+  };
 
   it('refuses the inline form the proxy used to send, naming the option and where pxd found it', () => {
     const body = { Name: `name=a-sec,token=${JWT},zz=secure=false,secure=true` };
@@ -69,21 +76,31 @@ describe('assertPxdReadsAsChecked', () => {
 
   it('refuses block_size= read as size=', () => {
     const body = { Name: `name=a-bs,token=${JWT},block_size=4096` };
-    const err = refusal(() => assertPxdReadsAsChecked('create', body, { volume: 'a-bs', token: JWT, spec: new Map([['block_size', '4096']]) }));
+    const err = refusal(() =>
+      assertPxdReadsAsChecked('create', body, { volume: 'a-bs', token: JWT, spec: new Map([['block_size', '4096']]) }),
+    );
     expect(err.message).toMatch(/"size"=.*did not check/);
   });
 
   it('refuses a token pxd would not read whole, or one it would take from a secret instead', () => {
-    const cut = refusal(() => assertPxdReadsAsChecked('mount', { Name: 'name=v,token=a.b.c d' }, { volume: 'v', token: 'a.b.c d', spec: new Map() }));
+    const cut = refusal(() =>
+      assertPxdReadsAsChecked('mount', { Name: 'name=v,token=a.b.c d' }, { volume: 'v', token: 'a.b.c d', spec: new Map() }),
+    );
     expect(cut.message).toContain('another token');
     expect(cut.message).not.toContain('a.b.c');
-    const secret = refusal(() => assertPxdReadsAsChecked('mount', { Name: 'name=v,token_secret=x' }, { volume: 'v', token: JWT, spec: new Map() }));
+    const secret = refusal(() =>
+      assertPxdReadsAsChecked('mount', { Name: 'name=v,token_secret=x' }, { volume: 'v', token: JWT, spec: new Map() }),
+    );
     expect(secret.message).toContain('from a secret reference');
   });
 
   it('never shows a secret_key value', () => {
     const err = refusal(() =>
-      assertPxdReadsAsChecked('mount', { Name: `name=v,token=${JWT},secret_key=hunter2-pass` }, { volume: 'v', token: JWT, spec: new Map() }),
+      assertPxdReadsAsChecked(
+        'mount',
+        { Name: `name=v,token=${JWT},secret_key=hunter2-pass` },
+        { volume: 'v', token: JWT, spec: new Map() },
+      ),
     );
     expect(err.message).not.toContain('hunter2');
   });
@@ -102,7 +119,10 @@ describe('createSpec and forwardedBody', () => {
     const parsed = parseName('token_secret=t,nodes=a;b,mount_options=ro;x:y,zz=secure=false,secure=true,name=v1');
     const spec = createSpec(parsed, parseOpts({ size: '10G', token_secret: 'ignored' }));
     const body = forwardedBody('create', { volume: 'v1', token: JWT, spec });
-    expect(body).toEqual({ Name: 'v1', Opts: { nodes: 'a,b', mount_options: 'ro,x=y', zz: 'secure=false', secure: 'true', size: '10G', token: JWT } });
+    expect(body).toEqual({
+      Name: 'v1',
+      Opts: { nodes: 'a,b', mount_options: 'ro,x=y', zz: 'secure=false', secure: 'true', size: '10G', token: JWT },
+    });
   });
 
   it('sends Mount with the token and the passphrase in the name, and refuses a passphrase pxd would cut', () => {
@@ -128,7 +148,30 @@ describe('createSpec and forwardedBody', () => {
 
 // ---- properties, judged by the pxd double's parser ------------------------------------------------
 
-const PXD_KEYS = ['size', 'block_size', 'secure', 'secret_key', 'repl', 'fs', 'nodes', 'parent', 'zones', 'racks', 'rack', 'snap_schedule', 'mount_options', 'io_profile', 'shared', 'sharedv4', 'name', 'token', 'token_secret', 'labels', 'zz', 'sharedv4_svc_name'];
+const PXD_KEYS = [
+  'size',
+  'block_size',
+  'secure',
+  'secret_key',
+  'repl',
+  'fs',
+  'nodes',
+  'parent',
+  'zones',
+  'racks',
+  'rack',
+  'snap_schedule',
+  'mount_options',
+  'io_profile',
+  'shared',
+  'sharedv4',
+  'name',
+  'token',
+  'token_secret',
+  'labels',
+  'zz',
+  'sharedv4_svc_name',
+];
 const fragment = fc.oneof(
   fc.constantFrom(...PXD_KEYS.map((k) => `${k}=`)),
   fc.constantFrom('a', 'Z', '9', '-', '_', '.', ';', ':', '#', '@', '/', '=', 'true', 'false', '4096', JWT),
@@ -137,7 +180,10 @@ const value = fc.array(fragment, { minLength: 1, maxLength: 5 }).map((p) => p.jo
 const options = fc.uniqueArray(fc.tuple(fc.constantFrom(...PXD_KEYS), value), { selector: ([k]) => k, maxLength: 6 });
 
 /** What the double (pxd) reads from a forwarded body: volume, token, and the spec map it applies. */
-function doubleReading(operation: 'create' | 'mount' | 'remove', body: ForwardedBody): { volume: string; token?: string; spec: Record<string, string> } {
+function doubleReading(
+  operation: 'create' | 'mount' | 'remove',
+  body: ForwardedBody,
+): { volume: string; token?: string; spec: Record<string, string> } {
   const np = specFromString(body.Name);
   const opts = operation === 'mount' ? {} : (body.Opts ?? {});
   const token = getVal(TOKEN_RE, body.Name) ?? opts.token;
@@ -177,24 +223,29 @@ describe('properties: for any request the proxy forwards, pxd reads what the pro
   it('Mount and Remove, by an inline name', () => {
     let forwarded = 0;
     fc.assert(
-      fc.property(options, fc.stringMatching(/^[a-z][a-z0-9_-]{0,8}$/), fc.constantFrom('mount' as const, 'remove' as const), (inline, vol, op) => {
-        const raw = [...inline.filter(([k]) => k !== 'name'), ['name', vol]].map(([k, v]) => `${k}=${v}`).join(',');
-        let body: ForwardedBody;
-        let spec: Map<string, string>;
-        try {
-          const parsed = parseName(raw);
-          spec = op === 'mount' ? mountSpec(parsed) : new Map();
-          body = forwardedBody(op, { volume: parsed.volumeName, token: JWT, spec }, op === 'mount' ? '0'.repeat(64) : undefined);
-        } catch (e) {
-          if (e instanceof ProxyError) return;
-          throw e;
-        }
-        forwarded++;
-        const pxd = doubleReading(op, body);
-        expect(pxd.volume).toBe(vol);
-        expect(pxd.token).toBe(JWT);
-        expect(pxd.spec).toEqual(Object.fromEntries(spec));
-      }),
+      fc.property(
+        options,
+        fc.stringMatching(/^[a-z][a-z0-9_-]{0,8}$/),
+        fc.constantFrom('mount' as const, 'remove' as const),
+        (inline, vol, op) => {
+          const raw = [...inline.filter(([k]) => k !== 'name'), ['name', vol]].map(([k, v]) => `${k}=${v}`).join(',');
+          let body: ForwardedBody;
+          let spec: Map<string, string>;
+          try {
+            const parsed = parseName(raw);
+            spec = op === 'mount' ? mountSpec(parsed) : new Map();
+            body = forwardedBody(op, { volume: parsed.volumeName, token: JWT, spec }, op === 'mount' ? '0'.repeat(64) : undefined);
+          } catch (e) {
+            if (e instanceof ProxyError) return;
+            throw e;
+          }
+          forwarded++;
+          const pxd = doubleReading(op, body);
+          expect(pxd.volume).toBe(vol);
+          expect(pxd.token).toBe(JWT);
+          expect(pxd.spec).toEqual(Object.fromEntries(spec));
+        },
+      ),
       { numRuns: 1000 },
     );
     expect(forwarded).toBeGreaterThan(100);

@@ -1,8 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { parseName, redactName, serializeOptions } from '../../../src/volume-name/index.js';
+import { redactName, serializeOptions } from '../../../src/volume-name/index.js';
 import { catchProxyError, fakeJwt } from './helpers.js';
-
-const JWT = fakeJwt();
 
 describe('serializeOptions', () => {
   it('writes k=v,k=v', () => {
