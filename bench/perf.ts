@@ -4,7 +4,8 @@
  *
  *   npm run bench                         the whole benchmark (about three minutes)
  *   npm run bench -- --smoke              every section with tiny sizes (a few seconds, for CI)
- *   npm run bench -- --only hot,cold      some sections: hot, cold, steady, startup, verify, forwarders, filestore
+ *   npm run bench -- --only hot,cold      some sections: hot, cold, steady, startup, verify, forwarders, filestore, cluster
+ *   npm run bench -- --only cluster --agents 100   the cluster section with another number of agents (default 50)
  *   npm run bench -- --out /tmp/r.json    write the results elsewhere (--smoke writes to a temp file)
  *   npm run bench -- --dcos-latency 0     the cold path without DC/OS latency (what the proxy itself costs)
  *   npm run bench -- --only steady --steady 300000   a longer steady state (does RSS level off?)
@@ -23,10 +24,27 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { SignJWT } from 'jose';
 import { TokenVerifier } from '../src/tokens/verify.js';
 import type { LoadJob, LoadRequest, LoadResult } from './load.js';
-import { BIN, cpuMicros, fullGc, ISSUER, makeWorld, rssMiB, SECRET_PATH, SHARED_SECRET, startBackend, startLoad, startProxy, WARM_SECRET_PATH, type BenchWorld, type Load, type ProxyChild } from './stack.js';
+import {
+  BIN,
+  cpuMicros,
+  fullGc,
+  ISSUER,
+  makeWorld,
+  rssMiB,
+  SECRET_PATH,
+  SHARED_SECRET,
+  startBackend,
+  startLoad,
+  startProxy,
+  WARM_SECRET_PATH,
+  type BenchWorld,
+  type Load,
+  type ProxyChild,
+} from './stack.js';
 import { benchToken } from './tokens.js';
 import { forwarderRows, type ForwarderRow } from './forwarders.js';
 import { containerId, DOCKER_NAME, GET, MOUNT, req, steadyCycle } from './requests.js';
+import { clusterReport, runCluster, type ClusterResult } from './cluster.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const README = path.join(HERE, 'README.md');
@@ -41,7 +59,7 @@ export function spliceResults(doc: string, when: string, machine: Record<string,
   const head = `Run of ${when.slice(0, 16).replace('T', ' ')} UTC on ${machine.cpus} × ${machine.cpu}, Node ${machine.node}; all figures in bench/results.json.`;
   return `${doc.slice(0, s)}${START}\n${head}\n\n\`\`\`\n${report}\n\`\`\`\n${doc.slice(e)}`;
 }
-const SECTIONS = ['hot', 'cold', 'steady', 'startup', 'verify', 'forwarders', 'filestore'] as const;
+const SECTIONS = ['hot', 'cold', 'steady', 'startup', 'verify', 'forwarders', 'filestore', 'cluster'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const { values: argv } = parseArgs({
@@ -51,17 +69,41 @@ const { values: argv } = parseArgs({
     out: { type: 'string' },
     'dcos-latency': { type: 'string' },
     steady: { type: 'string' },
+    agents: { type: 'string' },
   },
 });
 const smoke = argv.smoke === true;
 const only = new Set<Section>((argv.only ? argv.only.split(',') : SECTIONS) as Section[]);
 for (const s of only) if (!SECTIONS.includes(s)) throw new Error(`--only: unknown section ${s} (sections: ${SECTIONS.join(', ')})`);
-const outFile = argv.out ?? (smoke ? path.join(mkdtempSync(path.join(os.tmpdir(), 'pxa-bench-')), 'results.json') : path.join(HERE, 'results.json'));
+const outFile =
+  argv.out ?? (smoke ? path.join(mkdtempSync(path.join(os.tmpdir(), 'pxa-bench-')), 'results.json') : path.join(HERE, 'results.json'));
 
 /** Sizes: the full run, or a smoke that only proves every section still works. */
 const SIZE = smoke
-  ? { connections: [16], warmSec: 0, runSec: 0.3, rounds: 1, burst: 20, warmBursts: 1, steady: 1_000, steadyWarm: 0, startups: 1, verifySec: 0.05 }
-  : { connections: [1, 16], warmSec: 1, runSec: 4, rounds: 3, burst: 200, warmBursts: 10, steady: 100_000, steadyWarm: 5_000, startups: 7, verifySec: 1 };
+  ? {
+      connections: [16],
+      warmSec: 0,
+      runSec: 0.3,
+      rounds: 1,
+      burst: 20,
+      warmBursts: 1,
+      steady: 1_000,
+      steadyWarm: 0,
+      startups: 1,
+      verifySec: 0.05,
+    }
+  : {
+      connections: [1, 16],
+      warmSec: 1,
+      runSec: 4,
+      rounds: 3,
+      burst: 200,
+      warmBursts: 10,
+      steady: 100_000,
+      steadyWarm: 5_000,
+      startups: 7,
+      verifySec: 1,
+    };
 const DCOS_LATENCY_MS = Number(argv['dcos-latency'] ?? 20);
 if (argv.steady) SIZE.steady = Number(argv.steady);
 
@@ -100,7 +142,8 @@ async function once(load: Load, socketPath: string, r: LoadRequest): Promise<str
 }
 
 function checkRun(label: string, r: LoadResult): void {
-  if (r.bad || r.errors || r.timeouts) throw new Error(`${label}: ${r.bad} bad replies, ${r.errors} errors, ${r.timeouts} timeouts (first: ${r.sample ?? '-'})`);
+  if (r.bad || r.errors || r.timeouts)
+    throw new Error(`${label}: ${r.bad} bad replies, ${r.errors} errors, ${r.timeouts} timeouts (first: ${r.sample ?? '-'})`);
 }
 
 // ---- 1. pass-through and hot path -------------------------------------------------------------
@@ -118,11 +161,20 @@ interface HotRow {
 
 async function hot(world: BenchWorld, load: Load, proxySocket: string, proxyPid: number): Promise<HotRow[]> {
   const rows: HotRow[] = [];
-  for (const [call, r] of [['Get', GET], ['Mount', MOUNT]] as const) {
+  for (const [call, r] of [
+    ['Get', GET],
+    ['Mount', MOUNT],
+  ] as const) {
     const expectDirect = await once(load, world.backendSocket, r);
     const expectProxied = await once(load, proxySocket, r);
     for (const connections of SIZE.connections) {
-      const job = (socketPath: string, expect: string, durationSec: number): LoadJob => ({ socketPath, requests: [r], connections, durationSec, expect });
+      const job = (socketPath: string, expect: string, durationSec: number): LoadJob => ({
+        socketPath,
+        requests: [r],
+        connections,
+        durationSec,
+        expect,
+      });
       // Warm both paths (JIT, pools, caches) before anything counts.
       if (SIZE.warmSec > 0) {
         await load.run(job(world.backendSocket, expectDirect, SIZE.warmSec));
@@ -202,7 +254,12 @@ interface ColdResult {
 
 async function burst(world: BenchWorld, load: Load, socket: string, name: string): Promise<Burst> {
   world.dcos.resetCounters();
-  const r = await load.run({ socketPath: socket, requests: [req('VolumeDriver.Mount', { Name: name, ID: containerId('b0') })], connections: SIZE.burst, burst: true });
+  const r = await load.run({
+    socketPath: socket,
+    requests: [req('VolumeDriver.Mount', { Name: name, ID: containerId('b0') })],
+    connections: SIZE.burst,
+    burst: true,
+  });
   checkRun('cold burst', r);
   return {
     wallMs: r3(r.seconds * 1000),
@@ -237,8 +294,10 @@ async function cold(world: BenchWorld, load: Load): Promise<ColdResult> {
       // as long while its connection handling is compiled; the fresh proxy below shows that case).
       const warm = req('VolumeDriver.Mount', { Name: `token_secret=${WARM_SECRET_PATH},name=warmvol`, ID: containerId('e0') });
       const sock = path.join(world.dir, 'cold-running.sock');
-      if (SIZE.warmSec > 0) checkRun('cold warm-up', await load.run({ socketPath: sock, requests: [warm], connections: 16, durationSec: SIZE.warmSec }));
-      for (let i = 0; i < SIZE.warmBursts; i++) checkRun('cold warm-up burst', await load.run({ socketPath: sock, requests: [warm], connections: SIZE.burst, burst: true }));
+      if (SIZE.warmSec > 0)
+        checkRun('cold warm-up', await load.run({ socketPath: sock, requests: [warm], connections: 16, durationSec: SIZE.warmSec }));
+      for (let i = 0; i < SIZE.warmBursts; i++)
+        checkRun('cold warm-up burst', await load.run({ socketPath: sock, requests: [warm], connections: SIZE.burst, burst: true }));
       running = await burst(world, load, path.join(world.dir, 'cold-running.sock'), `token_secret=${SECRET_PATH},name=coldvol`);
     } finally {
       await a.proxy.stop();
@@ -252,8 +311,13 @@ async function cold(world: BenchWorld, load: Load): Promise<ColdResult> {
       await b.proxy.stop();
     }
     const res: ColdResult = { burst: SIZE.burst, dcosLatencyMs: DCOS_LATENCY_MS, loginsAtStart: a.logins, running, fresh };
-    for (const [label, x] of [['running proxy', running], ['fresh proxy', fresh]] as const) {
-      out(`cold: ${label}: ${res.burst} concurrent Mounts of a secret never read in ${x.wallMs} ms; DC/OS (${DCOS_LATENCY_MS} ms latency): ${x.dcosSecretGets} secret GET(s), ${x.dcosLogins} login(s) during the burst`);
+    for (const [label, x] of [
+      ['running proxy', running],
+      ['fresh proxy', fresh],
+    ] as const) {
+      out(
+        `cold: ${label}: ${res.burst} concurrent Mounts of a secret never read in ${x.wallMs} ms; DC/OS (${DCOS_LATENCY_MS} ms latency): ${x.dcosSecretGets} secret GET(s), ${x.dcosLogins} login(s) during the burst`,
+      );
     }
     target(`Cold burst of ${res.burst}: DC/OS secret GETs`, Math.max(running.dcosSecretGets, fresh.dcosSecretGets), 'GETs', 'max', 1);
     target(`Cold burst of ${res.burst}: DC/OS logins`, Math.max(running.dcosLogins, fresh.dcosLogins), 'logins', 'max', 1);
@@ -293,7 +357,8 @@ async function steady(world: BenchWorld, load: Load, token: string): Promise<Ste
     const mix: Record<string, number> = {};
     for (const c of cycle) mix[c.path.slice(14)] = (mix[c.path.slice(14)] ?? 0) + 1;
     const atStart = rssMiB(proxy.pid);
-    if (SIZE.steadyWarm > 0) checkRun('steady warm-up', await load.run({ socketPath: socket, requests: cycle, connections: 16, amount: SIZE.steadyWarm }));
+    if (SIZE.steadyWarm > 0)
+      checkRun('steady warm-up', await load.run({ socketPath: socket, requests: cycle, connections: 16, amount: SIZE.steadyWarm }));
     const afterWarmUp = rssMiB(proxy.pid);
     await fullGc(proxy);
     const afterWarmUpGc = rssMiB(proxy.pid);
@@ -349,7 +414,9 @@ async function startup(world: BenchWorld): Promise<StartupResult> {
     alone.push(performance.now() - t0);
   }
   const res = { runs, medianMs: r1(median(runs)), nodeAloneMs: r1(median(alone)) };
-  out(`startup: ${res.medianMs} ms from spawn to the first Activate answered (median of ${runs.length}; node -e 0 alone: ${res.nodeAloneMs} ms)`);
+  out(
+    `startup: ${res.medianMs} ms from spawn to the first Activate answered (median of ${runs.length}; node -e 0 alone: ${res.nodeAloneMs} ms)`,
+  );
   target('Start-up: spawn until the socket answers Activate (median)', res.medianMs, 'ms', 'max', 500);
   return res;
 }
@@ -375,9 +442,18 @@ async function verify(): Promise<VerifyRow[]> {
     ['RS256', await sign('RS256', rsa.privateKey)],
     ['ES256', await sign('ES256', ec.privateKey)],
   ];
-  const issuers = [{ name: ISSUER, sharedSecret: SHARED_SECRET, rsaPublicKeyPem: pem(rsa.publicKey), ecdsaPublicKeyPem: pem(ec.publicKey) }];
+  const issuers = [
+    { name: ISSUER, sharedSecret: SHARED_SECRET, rsaPublicKeyPem: pem(rsa.publicKey), ecdsaPublicKeyPem: pem(ec.publicKey) },
+  ];
   const make = (cacheSize: number): TokenVerifier =>
-    new TokenVerifier({ issuers, requiredClaims: ['iss', 'sub', 'exp', 'iat', 'name', 'email'], usernameClaim: 'sub', clockToleranceSec: 0, maxTokenLength: 16_384, cacheSize });
+    new TokenVerifier({
+      issuers,
+      requiredClaims: ['iss', 'sub', 'exp', 'iat', 'name', 'email'],
+      usernameClaim: 'sub',
+      clockToleranceSec: 0,
+      maxTokenLength: 16_384,
+      cacheSize,
+    });
   const rate = async (v: TokenVerifier, token: string): Promise<number> => {
     for (let i = 0; i < 200; i++) await v.verify(token); // warm
     let n = 0;
@@ -393,7 +469,12 @@ async function verify(): Promise<VerifyRow[]> {
   for (const [alg, token] of cases) {
     const uncached = await rate(make(0), token);
     const cached = await rate(make(10_000), token);
-    rows.push({ algorithm: alg, uncachedPerSecond: Math.round(uncached), cachedPerSecond: Math.round(cached), cachedMicros: r3(1e6 / cached) });
+    rows.push({
+      algorithm: alg,
+      uncachedPerSecond: Math.round(uncached),
+      cachedPerSecond: Math.round(cached),
+      cachedMicros: r3(1e6 / cached),
+    });
     out(`verify: ${alg} ${Math.round(uncached)}/s uncached, ${Math.round(cached)}/s cached (${r3(1e6 / cached)} µs a hit), one in flight`);
   }
   return rows;
@@ -442,7 +523,13 @@ async function fileStore(world: BenchWorld, load: Load): Promise<FileStoreResult
     // measure a settled file, as in service.
     await new Promise((r) => setTimeout(r, Math.max(0, written + 2_500 - Date.now())));
     const connections = SIZE.connections[SIZE.connections.length - 1]!;
-    const job = (s: (typeof running)[number], durationSec: number): LoadJob => ({ socketPath: s.socket, requests: [MOUNT], connections, durationSec, expect: s.expect });
+    const job = (s: (typeof running)[number], durationSec: number): LoadJob => ({
+      socketPath: s.socket,
+      requests: [MOUNT],
+      connections,
+      durationSec,
+      expect: s.expect,
+    });
     if (SIZE.warmSec > 0) for (const s of running) await load.run(job(s, SIZE.warmSec));
     const runs: Record<'file' | 'dcos', Array<{ r: LoadResult; cpu: number }>> = { file: [], dcos: [] };
     for (let round = 0; round < SIZE.rounds; round++) {
@@ -456,7 +543,11 @@ async function fileStore(world: BenchWorld, load: Load): Promise<FileStoreResult
     }
     const side = (xs: Array<{ r: LoadResult; cpu: number }>): FileStoreSide => {
       const pick = [...xs].sort((a, b) => a.r.requestsPerSecond - b.r.requestsPerSecond)[xs.length >> 1]!;
-      return { requestsPerSecond: pick.r.requestsPerSecond, p50Ms: pick.r.latencyMs.p50, proxyCpuMicrosPerRequest: r1(median(xs.map((x) => x.cpu))) };
+      return {
+        requestsPerSecond: pick.r.requestsPerSecond,
+        p50Ms: pick.r.latencyMs.p50,
+        proxyCpuMicrosPerRequest: r1(median(xs.map((x) => x.cpu))),
+      };
     };
     const res: FileStoreResult = { connections, file: side(runs.file), dcos: side(runs.dcos), cpuRatio: 0 };
     res.cpuRatio = r3(res.file.proxyCpuMicrosPerRequest / res.dcos.proxyCpuMicrosPerRequest);
@@ -480,7 +571,8 @@ async function fileStore(world: BenchWorld, load: Load): Promise<FileStoreResult
 function table(head: string[], rows: Array<Array<string | number>>): string {
   const cells = [head, ...rows.map((r) => r.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : c)))];
   const w = head.map((_, i) => Math.max(...cells.map((r) => String(r[i]).length)));
-  const line = (r: Array<string | number>): string => r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]!) : String(c).padStart(w[i]!))).join('  ');
+  const line = (r: Array<string | number>): string =>
+    r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]!) : String(c).padStart(w[i]!))).join('  ');
   return [line(cells[0]!), w.map((x) => '-'.repeat(x)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
@@ -493,7 +585,13 @@ const load = await startLoad();
 const results: Record<string, unknown> = {
   when: new Date().toISOString(),
   smoke,
-  machine: { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model ?? 'unknown', platform: `${os.platform()} ${os.release()}`, memoryGiB: Math.round(os.totalmem() / 2 ** 30) },
+  machine: {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    platform: `${os.platform()} ${os.release()}`,
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+  },
 };
 let failure: unknown;
 try {
@@ -513,8 +611,17 @@ try {
   if (only.has('steady')) results.steady = await steady(world, load, token);
   if (only.has('startup')) results.startup = await startup(world);
   if (only.has('verify')) results.verify = await verify();
-  if (only.has('forwarders')) results.forwarders = await forwarderRows({ world, load, seconds: SIZE.runSec, warmSec: SIZE.warmSec, log: out });
+  if (only.has('forwarders'))
+    results.forwarders = await forwarderRows({ world, load, seconds: SIZE.runSec, warmSec: SIZE.warmSec, log: out });
   if (only.has('filestore')) results.filestore = await fileStore(world, load);
+  if (only.has('cluster'))
+    results.cluster = await runCluster({
+      smoke,
+      agents: argv.agents ? Number(argv.agents) : undefined,
+      dcosLatencyMs: DCOS_LATENCY_MS,
+      log: out,
+      target,
+    });
 } catch (e) {
   failure = e;
 } finally {
@@ -543,21 +650,61 @@ const outReport = (l = ''): void => {
     out('1. Pass-through and hot path (trivial backend; load from a separate process)');
     out(
       table(
-        ['call', 'conns', 'direct req/s', 'p50 ms', 'p99 ms', 'proxied req/s', 'p50 ms', 'p99 ms', 'proxied/direct', '+p50 ms', 'proxy CPU µs/req'],
-        hotRows.map((r) => [r.call === 'Get' ? 'Get (pass-through)' : 'Mount token_secret', r.connections, r.direct.requestsPerSecond, r.direct.latencyMs.p50, r.direct.latencyMs.p99, r.proxied.requestsPerSecond, r.proxied.latencyMs.p50, r.proxied.latencyMs.p99, r.ratio, r.addedP50Ms, r.proxyCpuMicrosPerRequest]),
+        [
+          'call',
+          'conns',
+          'direct req/s',
+          'p50 ms',
+          'p99 ms',
+          'proxied req/s',
+          'p50 ms',
+          'p99 ms',
+          'proxied/direct',
+          '+p50 ms',
+          'proxy CPU µs/req',
+        ],
+        hotRows.map((r) => [
+          r.call === 'Get' ? 'Get (pass-through)' : 'Mount token_secret',
+          r.connections,
+          r.direct.requestsPerSecond,
+          r.direct.latencyMs.p50,
+          r.direct.latencyMs.p99,
+          r.proxied.requestsPerSecond,
+          r.proxied.latencyMs.p50,
+          r.proxied.latencyMs.p99,
+          r.ratio,
+          r.addedP50Ms,
+          r.proxyCpuMicrosPerRequest,
+        ]),
       ),
     );
     out();
   }
   const c = results.cold as ColdResult | undefined;
   if (c) {
-    out(`2. Cold path: ${c.burst} concurrent Mounts naming one token_secret never read before; DC/OS latency ${c.dcosLatencyMs} ms; the proxy logged in at start (${c.loginsAtStart} login)`);
+    out(
+      `2. Cold path: ${c.burst} concurrent Mounts naming one token_secret never read before; DC/OS latency ${c.dcosLatencyMs} ms; the proxy logged in at start (${c.loginsAtStart} login)`,
+    );
     out(
       table(
         ['proxy', 'wall ms', 'DC/OS GETs', 'logins', 'p50 ms', 'p99 ms'],
         [
-          ['running (served another secret first)', c.running.wallMs, c.running.dcosSecretGets, c.running.dcosLogins, c.running.latencyMs.p50, c.running.latencyMs.p99],
-          ['just started (no JIT yet)', c.fresh.wallMs, c.fresh.dcosSecretGets, c.fresh.dcosLogins, c.fresh.latencyMs.p50, c.fresh.latencyMs.p99],
+          [
+            'running (served another secret first)',
+            c.running.wallMs,
+            c.running.dcosSecretGets,
+            c.running.dcosLogins,
+            c.running.latencyMs.p50,
+            c.running.latencyMs.p99,
+          ],
+          [
+            'just started (no JIT yet)',
+            c.fresh.wallMs,
+            c.fresh.dcosSecretGets,
+            c.fresh.dcosLogins,
+            c.fresh.latencyMs.p50,
+            c.fresh.latencyMs.p99,
+          ],
         ],
       ),
     );
@@ -573,17 +720,30 @@ const outReport = (l = ''): void => {
     );
   }
   const st = results.startup as StartupResult | undefined;
-  if (st) out(`4. Start-up: ${st.medianMs} ms from spawn to the first Activate answered (runs: ${st.runs.join(', ')}; node -e 0 alone: ${st.nodeAloneMs} ms)\n`);
+  if (st)
+    out(
+      `4. Start-up: ${st.medianMs} ms from spawn to the first Activate answered (runs: ${st.runs.join(', ')}; node -e 0 alone: ${st.nodeAloneMs} ms)\n`,
+    );
   const v = results.verify as VerifyRow[] | undefined;
   if (v) {
     out('5. Token verification (TokenVerifier, one in flight)');
-    out(table(['algorithm', 'uncached /s', 'cached /s', 'µs per cached hit'], v.map((x) => [x.algorithm, x.uncachedPerSecond, x.cachedPerSecond, x.cachedMicros])));
+    out(
+      table(
+        ['algorithm', 'uncached /s', 'cached /s', 'µs per cached hit'],
+        v.map((x) => [x.algorithm, x.uncachedPerSecond, x.cachedPerSecond, x.cachedMicros]),
+      ),
+    );
     out();
   }
   const f = results.forwarders as ForwarderRow[] | undefined;
   if (f) {
     out('6. Forwarders on the same trivial backend, Get at 16 connections');
-    out(table(['forwarder', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'], f.map((x) => [x.forwarder, x.requestsPerSecond, x.latencyMs.p50, x.latencyMs.p99, x.cpuMicrosPerRequest])));
+    out(
+      table(
+        ['forwarder', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req'],
+        f.map((x) => [x.forwarder, x.requestsPerSecond, x.latencyMs.p50, x.latencyMs.p99, x.cpuMicrosPerRequest]),
+      ),
+    );
     out();
   }
   const fs7 = results.filestore as FileStoreResult | undefined;
@@ -601,13 +761,33 @@ const outReport = (l = ''): void => {
     out(`   file ÷ DC/OS proxy CPU: ${fs7.cpuRatio}× (target ≤ 1.3×)`);
     out();
   }
+  const cl = results.cluster as ClusterResult | undefined;
+  if (cl) out(`${clusterReport(cl)}\n`);
   if (targets.length) {
     out(smoke ? 'Targets (a smoke run measures too little to judge them)' : 'Targets');
-    out(table(['target', 'measured', 'limit', ''], targets.map((t) => [t.what, `${t.measured} ${t.unit}`, `${t.kind === 'max' ? '≤' : '≥'} ${t.limit.toLocaleString('en-US')} ${t.unit}`, t.met ? 'met' : 'MISSED'])));
+    out(
+      table(
+        ['target', 'measured', 'limit', ''],
+        targets.map((t) => [
+          t.what,
+          `${t.measured} ${t.unit}`,
+          `${t.kind === 'max' ? '≤' : '≥'} ${t.limit.toLocaleString('en-US')} ${t.unit}`,
+          t.met ? 'met' : 'MISSED',
+        ]),
+      ),
+    );
   }
 }
 if (!smoke && !argv.out && only.size === SECTIONS.length) {
-  writeFileSync(README, spliceResults(readFileSync(README, 'utf8'), results.when as string, results.machine as Record<string, unknown>, report.join('\n').trim()));
+  writeFileSync(
+    README,
+    spliceResults(
+      readFileSync(README, 'utf8'),
+      results.when as string,
+      results.machine as Record<string, unknown>,
+      report.join('\n').trim(),
+    ),
+  );
   out(`results also written into ${path.relative(process.cwd(), README)} (Latest results)`);
 }
 out(`\nresults: ${path.relative(process.cwd(), outFile) || outFile} (${results.seconds} s)`);
