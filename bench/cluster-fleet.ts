@@ -209,7 +209,7 @@ export class Fleet {
       tls: { serverKeyPem: pki.serverKeyPem, serverCertPem: pki.serverCertPem },
       serviceAccounts: { [SA]: sa.publicKeyPem },
       secrets,
-      grants: { [SA]: ['dcos:secrets:default:/pwx/secrets/* read'] },
+      grants: { [SA]: ['dcos:secrets:default:/pwx/secrets/* read', 'dcos:secrets:default:/pxd-auth-proxy/volumes/* full'] },
       slowMs: opts.dcosLatencyMs,
     });
     const mountsRoot = path.join(opts.dir, 'mounts');

@@ -131,7 +131,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
   const dcos: DcosDouble = await startDcosDouble({
     tls: fx.pki,
     users: { [USER]: PASSWORD },
-    grants: { [USER]: ['dcos:secrets:default:/pwx/* read'] },
+    grants: { [USER]: ['dcos:secrets:default:/pwx/* read', 'dcos:secrets:default:/pxd-auth-proxy/volumes/* full'] },
     secrets,
   });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pxa-soak-'));

@@ -151,7 +151,7 @@ export async function makeWorld(token: string, dcosLatencyMs: number): Promise<B
     tls: { serverKeyPem: pki.serverKeyPem, serverCertPem: pki.serverCertPem },
     serviceAccounts: { [SA]: sa.publicKeyPem },
     secrets: { [SECRET_PATH]: token, [WARM_SECRET_PATH]: token },
-    grants: { [SA]: ['dcos:secrets:default:/pwx/secrets/* read'] },
+    grants: { [SA]: ['dcos:secrets:default:/pwx/secrets/* read', 'dcos:secrets:default:/pxd-auth-proxy/volumes/* full'] },
     slowMs: dcosLatencyMs,
   });
   // The shipped configuration (plugin/pxd-auth-proxy.yaml and .env), pointed at this world.

@@ -8,7 +8,7 @@ import { BackendClient } from './backend/client.js';
 import { LocalDriver } from './backend/local/driver.js';
 import { FileSecretStore } from './secrets/file.js';
 import type { SecretStore } from './secrets/types.js';
-import { createDcosSecretStore, sameDcosConfig } from './secrets/dcos/index.js';
+import { DcosReferenceRegistry, DcosSecretStore, createDcosSecretStore, sameDcosConfig } from './secrets/dcos/index.js';
 import { StateStore } from './state/store.js';
 import { VolumeProxy, type ProxyObserver } from './proxy/volume-proxy.js';
 import { createPluginServer, listenPlugin, systemdListenFd } from './plugin/server.js';
@@ -148,7 +148,11 @@ export class RunningProxy {
       (localDriver
         ? new BackendClient(localDriver.socketPath, `local driver at ${localDriver.socketPath}`)
         : new BackendClient((config.backend as { socketPath: string }).socketPath, config.backendUrl));
+    // The cluster's memory of -o token_secret references lives beside the secrets it names.
+    const registry =
+      secrets instanceof DcosSecretStore && config.referencesPath ? new DcosReferenceRegistry(secrets, config.referencesPath) : undefined;
     const proxy = new VolumeProxy({
+      ...(registry ? { registry } : {}),
       settings: {
         mountsRoot: config.mountsRoot,
         backendTimeoutMs: config.backendTimeoutMs,

@@ -293,6 +293,18 @@ export const ERROR_CODES = {
   },
 
   // Local state
+  REFERENCE_CONFLICT: {
+    summary: 'the volume is already recorded with another token secret',
+    verdict: 'deny',
+    staleServable: false,
+    fix: 'create it with the secret it was recorded with, or remove the volume first; a Create never retargets a volume',
+  },
+  REFERENCE_INVALID: {
+    summary: "the cluster's record of the volume's token secret cannot be read",
+    verdict: 'deny',
+    staleServable: false,
+    fix: 'delete the record (dcos security secrets delete <folder>/<volume>) and create the volume again with -o token_secret',
+  },
   STATE_WRITE_FAILED: {
     summary: 'the proxy could not record the volume token reference',
     verdict: 'error',
@@ -348,6 +360,8 @@ export interface DetailsByCode {
   NAME_UNSUPPORTED: With<'volume'>;
   PXD_READS_DIFFERENTLY: With<'volume'>;
   SECRET_PATH_OUTSIDE_BASE: With<'secretPath'>;
+  REFERENCE_CONFLICT: With<'volume'>;
+  REFERENCE_INVALID: With<'secretPath'>;
   TOKEN_MISSING: With<'volume'>;
   TOKEN_ISSUER_UNTRUSTED: With<'issuer'>;
   TOKEN_KEY_MISSING: With<'issuer'>;
@@ -367,12 +381,16 @@ export interface DetailsByCode {
 /** The details of code `C` (for a union of codes, the union of their details). */
 export type DetailsOf<C extends ErrorCode> = C extends keyof DetailsByCode ? DetailsByCode[C] : ProxyErrorDetails;
 
-/** `details` as a parameter (for functions that build a ProxyError): left out only for a code that requires none. */
-export type DetailsParam<C extends ErrorCode> = {} extends DetailsOf<C> ? [details?: DetailsOf<C>] : [details: DetailsOf<C>];
+/** The empty object type, `{}`: `NoDetails extends T` holds when no property of T is required. */
+type NoDetails = Record<never, never>;
 
-type DetailsArgs<C extends ErrorCode> = {} extends DetailsOf<C>
-  ? [details?: DetailsOf<C>, options?: { cause?: unknown }]
-  : [details: DetailsOf<C>, options?: { cause?: unknown }];
+/** `details` as a parameter (for functions that build a ProxyError): left out only for a code that requires none. */
+export type DetailsParam<C extends ErrorCode> = NoDetails extends DetailsOf<C> ? [details?: DetailsOf<C>] : [details: DetailsOf<C>];
+
+type DetailsArgs<C extends ErrorCode> =
+  NoDetails extends DetailsOf<C>
+    ? [details?: DetailsOf<C>, options?: { cause?: unknown }]
+    : [details: DetailsOf<C>, options?: { cause?: unknown }];
 
 export class ProxyError<C extends ErrorCode = ErrorCode> extends Error {
   override readonly name = 'ProxyError';

@@ -26,6 +26,8 @@ export interface Config {
   secretsUrl: string;
   secrets: { kind: 'file'; dir: string } | { kind: 'dcos'; dcos: DcosConfig };
   secretsBasePath?: string;
+  /** With the DC/OS store: the Secret Store folder of the cluster's volume references (undefined: off). */
+  referencesPath?: string;
   stateDir: string;
   verifier: VerifierOptions;
   policy: PolicyConfig;
@@ -152,6 +154,7 @@ export function loadConfig(input: LoadInput): LoadResult {
     secretsUrl: v.secrets,
     secrets,
     secretsBasePath,
+    ...(secrets.kind === 'dcos' && v.referencesPath !== undefined ? { referencesPath: v.referencesPath } : {}),
     stateDir: abs(v.stateDir),
     verifier,
     policy,

@@ -166,6 +166,17 @@ const TABLE = {
     defaultText: '(none: top level)',
     description: 'token_secret paths are read under this path; nothing outside it is ever read',
   }),
+  referencesPath: serve({
+    flag: '--references-path <path>',
+    env: ['PXD_AUTH_REFERENCES_PATH'],
+    kind: 'string',
+    type: text()
+      .default('pxd-auth-proxy/volumes')
+      .transform((p, ctx) => (p === 'none' ? undefined : basePath(p, ctx))),
+    defaultText: 'pxd-auth-proxy/volumes',
+    description:
+      'with the DC/OS store: the Secret Store folder where each -o token_secret reference is recorded for every agent (none: only this agent remembers)',
+  }),
   stateDir: serve({
     flag: '--state-dir <dir>',
     env: ['PXD_AUTH_STATE_DIR'],

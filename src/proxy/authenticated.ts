@@ -98,7 +98,13 @@ export class AuthenticatedPipeline {
   private async resolve(a: Attempt, opts: ReadonlyMap<string, string>): Promise<ResolvedToken> {
     const { deps } = this;
     const token = await resolveToken(
-      { secrets: deps.secrets, state: deps.state, basePath: deps.settings.secretsBasePath, volumeSecrets: deps.settings.volumeSecrets },
+      {
+        secrets: deps.secrets,
+        state: deps.state,
+        basePath: deps.settings.secretsBasePath,
+        volumeSecrets: deps.settings.volumeSecrets,
+        ...(deps.registry ? { registry: deps.registry } : {}),
+      },
       a.parsed!,
       opts,
       a.req.Name,
@@ -149,7 +155,7 @@ export class AuthenticatedPipeline {
       { volume: parsed.volumeName, token: token.value, spec: a.spec! },
       a.endpoint === 'VolumeDriver.Mount' ? a.req.ID : undefined,
     );
-    const undo = await this.bookkeeping.beforeForward(a.endpoint, a.req.Name, token.source);
+    const undo = await this.bookkeeping.beforeForward(a.endpoint, a.req.Name, parsed.volumeName, token.source, verified.username);
     a.forwarded = true;
     let reply: Reply;
     try {
@@ -158,7 +164,7 @@ export class AuthenticatedPipeline {
       await undo?.();
       throw e;
     }
-    await this.bookkeeping.afterDone(a.endpoint, a.req.Name, parsed.volumeName);
+    await this.bookkeeping.afterDone(a.endpoint, a.req.Name, parsed.volumeName, token.source);
     return reply;
   }
 

@@ -5,7 +5,7 @@ import type { PxdOperation } from '../volume-name/index.js';
 import type { TokenSource, VerifiedToken } from '../tokens/types.js';
 import type { Operation } from '../operations.js';
 import type { PolicyConfig } from '../policy/types.js';
-import type { SecretStore } from '../secrets/types.js';
+import type { ReferenceRegistry, SecretStore } from '../secrets/types.js';
 import type { BackendClient } from '../backend/client.js';
 import type { StateStore } from '../state/store.js';
 
@@ -40,6 +40,8 @@ export interface ProxyDeps {
   settings: ProxySettings;
   verifier: Verifier;
   secrets: SecretStore;
+  /** The cluster's volume references (DC/OS store only). */
+  registry?: ReferenceRegistry;
   backend: BackendClient;
   state: StateStore;
   logger: Logger;

@@ -41,3 +41,27 @@ export interface SecretStoreStats {
   /** Unix time (s) of the soonest exp among cached tokens. */
   soonestExpiry?: number;
 }
+
+/** Which token secret a volume was created with, as the cluster remembers it. Never a token. */
+export interface VolumeReference {
+  secretPath: string;
+  /** The username claim of the token that created the volume. */
+  subject?: string;
+  /** ISO time of the Create. */
+  createdAt?: string;
+}
+
+/**
+ * The cluster's memory of volume references (the DC/OS Secret Store), shared by every agent: a
+ * volume created with -o token_secret on one agent can be mounted on any other.
+ */
+export interface ReferenceRegistry {
+  /** For logs and doctor: where the records live. */
+  readonly description: string;
+  /** The record of a volume (cached, single-flight, stale-if-error); undefined when there is none. */
+  get(volume: string, signal?: AbortSignal): Promise<{ reference: VolumeReference; stale: boolean } | undefined>;
+  /** Record a volume unless a record exists; the existing record is returned either way. */
+  createIfAbsent(volume: string, reference: VolumeReference): Promise<{ created: boolean; existing: VolumeReference }>;
+  /** Delete a volume's record (none is fine). */
+  remove(volume: string): Promise<void>;
+}

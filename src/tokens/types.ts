@@ -60,6 +60,8 @@ export type TokenSource =
   | { kind: 'name-secret'; secretPath: string }
   | { kind: 'opts-secret'; secretPath: string }
   | { kind: 'state-secret'; secretPath: string }
+  /** The cluster's record of the volume (the DC/OS Secret Store), written at Create on any agent. */
+  | { kind: 'registry-secret'; secretPath: string }
   | { kind: 'config-secret'; secretPath: string };
 
 export function describeSource(s: TokenSource): string {
@@ -71,6 +73,7 @@ export function describeSource(s: TokenSource): string {
     case 'name-secret':
     case 'opts-secret':
     case 'state-secret':
+    case 'registry-secret':
     case 'config-secret':
       return `token from secret ${s.secretPath}`;
   }

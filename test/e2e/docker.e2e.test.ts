@@ -184,7 +184,7 @@ if (!availability.ok) {
       dcos = await startDcosDouble({
         tls: { serverKeyPem: pki.serverKeyPem, serverCertPem: pki.serverCertPem, ca: pki.ca },
         serviceAccounts: { [SA_UID]: sa.publicKeyPem },
-        grants: { [SA_UID]: ['dcos:secrets:default:/pwx/secrets/* read'] },
+        grants: { [SA_UID]: ['dcos:secrets:default:/pwx/secrets/* read', 'dcos:secrets:default:/pxd-auth-proxy/volumes/* full'] },
         secrets: {
           'pwx/secrets/user1-token': tokens.user1 + '\n',
           'pwx/secrets/user2-token': tokens.user2,

@@ -126,7 +126,7 @@ describe('DC/OS faults', () => {
     dcos = await startDcosDouble({
       tls: fx.pki,
       users: { [USER]: PASSWORD },
-      grants: { [USER]: ['dcos:secrets:default:/pwx/* read'] },
+      grants: { [USER]: ['dcos:secrets:default:/pwx/* read', 'dcos:secrets:default:/pxd-auth-proxy/volumes/* full'] },
       secrets: { [SECRET]: token },
     });
     dcosFlags = {

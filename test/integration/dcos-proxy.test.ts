@@ -5,6 +5,7 @@ import { startStack, type Stack } from '../helpers/stack.js';
 import { mountId } from '../helpers/plugin-client.js';
 import { signHs256, userClaims, SHARED_SECRET } from '../helpers/tokens.js';
 import { startDcosDouble, type DcosDouble } from '../doubles/dcos/server.js';
+import { WARM_JITTER_MS } from '../../src/secrets/dcos/index.js';
 import { makeRsaKeyPair, makeTestPki, type TestPki } from '../doubles/dcos/pki.js';
 
 /**
@@ -31,7 +32,7 @@ beforeAll(async () => {
       'pwx/secrets/user1': 'decoy-not-a-token',
       'other/secret': user2,
     },
-    grants: { 'pwx-proxy': ['dcos:secrets:default:/pwx/secrets/* read'] },
+    grants: { 'pwx-proxy': ['dcos:secrets:default:/pwx/secrets/* read', 'dcos:secrets:default:/pxd-auth-proxy/volumes/* full'] },
   });
   const keyFile = path.join(pki.dir, 'sa.pem');
   writeFileSync(keyFile, sa.pkcs1Pem, { mode: 0o600 });
@@ -53,8 +54,8 @@ afterAll(async () => {
 });
 
 describe('token_secret from the DC/OS Secret Store, through the proxy socket', () => {
-  it('logs in to DC/OS as it starts, before any request, so a first Mount waits for the secret read alone', async () => {
-    const until = Date.now() + 5_000;
+  it('logs in to DC/OS as it starts (within WARM_JITTER_MS, so a fleet does not log in in one second), before any request', async () => {
+    const until = Date.now() + WARM_JITTER_MS + 3_000;
     while (dcos.counters.loginsOk < 1 && Date.now() < until) await new Promise((r) => setTimeout(r, 5));
     expect(dcos.counters.loginsOk).toBe(1);
     expect(dcos.counters.totalSecretGets).toBe(0);

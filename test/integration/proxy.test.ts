@@ -262,12 +262,14 @@ describe('-o token_secret and the state file', () => {
     });
   });
 
-  it('puts the previous reference back when pxd refuses a Create that named another one', async () => {
+  it('never retargets a volume: a Create naming another secret is refused before pxd, and the reference stays', async () => {
     expect((await stack.call('VolumeDriver.Create', { Name: 'own1', Opts: { token_secret: 'pwx/secrets/user1-token' } })).json).toEqual({
       Err: '',
     });
     const other = await stack.call('VolumeDriver.Create', { Name: 'own1', Opts: { token_secret: 'pwx/secrets/user2-token' } });
-    expect(other.json.Err).toMatch(/^pxd-auth BACKEND_/);
+    expect(other.json.Err).toMatch(
+      /^pxd-auth REFERENCE_CONFLICT: volume own1 is recorded on this node with token secret pwx\/secrets\/user1-token/,
+    );
     expect(stack.proxy.state.get('own1')?.secretPath).toBe('pwx/secrets/user1-token');
     const refused = await stack.call('VolumeDriver.Create', { Name: 'own2', Opts: { token_secret: 'pwx/secrets/viewer-token' } });
     expect(refused.json.Err).toMatch(/POLICY_ROLE_DENIED/);

@@ -17,6 +17,8 @@ export type LoginBody = { uid: string; password: string } | { uid: string; token
 
 /** A Secret Store answer the caller acts on; every other outcome is thrown. */
 export type SecretReply = { kind: 'value'; value: string } | { kind: 'unauthorized' };
+/** A reply about one of the proxy's own records; `value` only for a read that found one. */
+export type RecordReply<K extends string> = { kind: K; value?: string } | { kind: 'unauthorized' };
 
 export interface DcosClientOptions {
   /** Cluster URL, no trailing slash. */
@@ -281,6 +283,102 @@ export class DcosClient {
     );
   }
 
+  /**
+   * The proxy's own records (the cluster's volume references): a JSON text in `value`, read, created
+   * if absent and deleted. `unauthorized` means: log in again and retry once. A 403 names the
+   * permission to grant; anything else unexpected is the store failing.
+   */
+  async getRecord(path: string, authToken: string, signal?: AbortSignal): Promise<RecordReply<'value' | 'absent'>> {
+    return this.#record('GET', path, authToken, signal, async (res) => {
+      if (res.statusCode === 200) {
+        const buf = await readLimited(res.body, MAX_SECRET_BYTES);
+        let doc: unknown;
+        try {
+          doc = buf ? JSON.parse(buf.toString('utf8')) : undefined;
+        } catch {
+          doc = undefined;
+        }
+        const value = typeof doc === 'object' && doc !== null ? (doc as { value?: unknown }).value : undefined;
+        if (typeof value !== 'string') {
+          throw new ProxyError('REFERENCE_INVALID', `the record ${path} in the DC/OS Secret Store at ${this.url} holds no text value`, {
+            secretPath: path,
+          });
+        }
+        return { kind: 'value', value };
+      }
+      if (res.statusCode === 404) return { kind: 'absent' };
+      return undefined;
+    });
+  }
+
+  /** PUT creates; an existing record is left as it is (409: `exists`). */
+  async createRecord(path: string, value: string, authToken: string, signal?: AbortSignal): Promise<RecordReply<'created' | 'exists'>> {
+    return this.#record(
+      'PUT',
+      path,
+      authToken,
+      signal,
+      async (res) => {
+        if (res.statusCode === 201 || res.statusCode === 200) return { kind: 'created' };
+        if (res.statusCode === 409) return { kind: 'exists' };
+        return undefined;
+      },
+      JSON.stringify({ value }),
+    );
+  }
+
+  async deleteRecord(path: string, authToken: string, signal?: AbortSignal): Promise<RecordReply<'deleted' | 'absent'>> {
+    return this.#record('DELETE', path, authToken, signal, async (res) => {
+      if (res.statusCode === 204 || res.statusCode === 200) return { kind: 'deleted' };
+      if (res.statusCode === 404) return { kind: 'absent' };
+      return undefined;
+    });
+  }
+
+  async #record<K extends string>(
+    method: 'GET' | 'PUT' | 'DELETE',
+    path: string,
+    authToken: string,
+    signal: AbortSignal | undefined,
+    known: (res: Dispatcher.ResponseData) => Promise<{ kind: K; value?: string } | undefined>,
+    body?: string,
+  ): Promise<RecordReply<K>> {
+    const url = `${this.url}/secrets/v1/secret/default/${secretUrlPath(path)}`;
+    const verb = method === 'GET' ? 'reading' : method === 'PUT' ? 'creating' : 'deleting';
+    const action = method === 'GET' ? 'read' : method === 'PUT' ? 'create' : 'delete';
+    const op: Operation = { what: `${verb} record ${path}`, origin: this.url, secretPath: path };
+    const headers: Record<string, string> = { authorization: `token=${authToken}`, accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    return this.#exchange(
+      op,
+      url,
+      { method, headers, ...(body !== undefined ? { body } : {}) },
+      signal,
+      async (res): Promise<RecordReply<K>> => {
+        const status = res.statusCode;
+        if (status === 401) return { kind: 'unauthorized' };
+        if (status === 403) {
+          const perm = `dcos:secrets:default:/${path} ${action}`;
+          throw new ProxyError(
+            'SECRET_FORBIDDEN',
+            `account ${this.uid} may not ${action} ${path}: grant ${perm}, or full on its folder (docs/dcos-permissions.md)`,
+            { secretPath: path, uid: this.uid, status, permission: perm },
+          );
+        }
+        const reply = await known(res);
+        if (reply) return reply;
+        throw new ProxyError(
+          'SECRET_STORE_UNAVAILABLE',
+          `the DC/OS Secret Store at ${this.url} answered ${op.what} with an unexpected HTTP ${status}`,
+          {
+            secretPath: path,
+            status,
+          },
+        );
+      },
+    );
+  }
+
   async #secretValue(path: string, res: Dispatcher.ResponseData): Promise<string> {
     const type = mediaType(res.headers['content-type']);
     const d = { secretPath: path };
@@ -293,7 +391,11 @@ export class DcosClient {
     const refuse: RefuseSecret = (reason) => {
       switch (reason) {
         case 'empty':
-          return new ProxyError('SECRET_EMPTY', `secret ${path} is empty; store the token in it (dcos security secrets update --value=<token> ${path})`, d);
+          return new ProxyError(
+            'SECRET_EMPTY',
+            `secret ${path} is empty; store the token in it (dcos security secrets update --value=<token> ${path})`,
+            d,
+          );
         case 'json':
           return notText('holds a JSON document (e.g. a service account credential)');
         case 'control':
@@ -329,7 +431,7 @@ export class DcosClient {
   async #exchange<T>(
     op: Operation,
     url: string,
-    init: { method: 'GET' | 'POST'; headers: Record<string, string>; body?: string },
+    init: { method: 'GET' | 'POST' | 'PUT' | 'DELETE'; headers: Record<string, string>; body?: string },
     outer: AbortSignal | undefined,
     handle: (res: Dispatcher.ResponseData) => Promise<T>,
   ): Promise<T> {
@@ -392,9 +494,10 @@ export class DcosClient {
     }
     if (code && TLS_CODES.has(code)) {
       this.#markFailure(code);
-      const host = code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH'
-        ? `; the certificate is not valid for the host name in ${op.origin}`
-        : '';
+      const host =
+        code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'HOSTNAME_MISMATCH'
+          ? `; the certificate is not valid for the host name in ${op.origin}`
+          : '';
       const trust = this.#caFile
         ? `with the CA in ${this.#caFile} (--dcos-ca-file / DCOS_SECRETS_CA_CERT_FILE)${host}; that file must hold the cluster CA (dcos-ca.crt: GET ${this.url}/ca/dcos-ca.crt, or /run/dcos/pki/CA/ca-bundle.crt on a master)`
         : `with the default trust store (no CA file is set)${host}; set DCOS_SECRETS_CA_CERT_FILE (or --dcos-ca-file) to the cluster CA (dcos-ca.crt)`;

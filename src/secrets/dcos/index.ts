@@ -18,7 +18,8 @@ export {
 export { DcosClient, secretUrlPath, type DcosClientOptions, type LoginBody, type SecretReply } from './client.js';
 export { DcosAuth, makeLoginBody, renewalDelayMs, type DcosAuthOptions, type DcosAuthStatus } from './login.js';
 export { formatDuration, silentLogger, type DcosLogger } from './log.js';
-export { DcosSecretStore, type DcosSecretStoreOptions } from './store.js';
+export { DcosSecretStore, WARM_JITTER_MS, type DcosSecretStoreOptions } from './store.js';
+export { DcosReferenceRegistry, DEFAULT_REFERENCES_FOLDER, decodeReference, encodeReference } from './registry.js';
 
 /** The store the CLI builds for `--secrets dcos` (config from loadConfig or dcosConfigFromEnv, logger: pino or a child of it). */
 export function createDcosSecretStore(

@@ -12,6 +12,9 @@ import { describeDcosConfig, type DcosConfig } from './config.js';
 import { silentLogger, type DcosLogger } from './log.js';
 import { DcosAuth } from './login.js';
 
+/** The start-up login of every agent lands at a random moment within this window (see warm()). */
+export const WARM_JITTER_MS = 10_000;
+
 export interface DcosSecretStoreOptions {
   logger?: DcosLogger;
   /** Milliseconds since epoch; tests move it (token exp, renewal, cache TTL, backoff, outage durations). */
@@ -20,6 +23,8 @@ export interface DcosSecretStoreOptions {
   random?: () => number;
   /** Run the auth token renewal timer (default true). */
   renewTimer?: boolean;
+  /** Longest random delay of the background login at start (default WARM_JITTER_MS; 0: at once). */
+  warmJitterMs?: number;
   /** Use this undici dispatcher instead of an own Agent built from the config's TLS settings. */
   dispatcher?: Dispatcher;
 }
@@ -30,6 +35,10 @@ export class DcosSecretStore implements SecretStore {
   readonly auth: DcosAuth;
   readonly client: DcosClient;
   readonly #cache: SecretCache;
+  /** The proxy's own records (volume references): no expiry of their own, so TTL and staleness bound them. */
+  readonly #records: SecretCache;
+  readonly #random: () => number;
+  readonly #warmJitterMs: number;
   readonly #now: () => number;
   readonly #log: DcosLogger;
   #ready: { value: boolean; until: number } | undefined;
@@ -40,6 +49,8 @@ export class DcosSecretStore implements SecretStore {
     this.config = config;
     this.description = describeDcosConfig(config);
     this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.#warmJitterMs = options.warmJitterMs ?? WARM_JITTER_MS;
     this.#log = options.logger ?? silentLogger;
     const uid = config.login.uid;
     if (config.insecure) {
@@ -80,6 +91,16 @@ export class DcosSecretStore implements SecretStore {
       onStale: ({ path, code, ageMs }) =>
         this.#log.debug({ url: config.url, path, code, ageMs }, 'serving a cached secret while DC/OS fails'),
     });
+    this.#records = new SecretCache((path, signal) => this.#fetchRecord(path, signal), {
+      ttlMs: config.cacheTtlSec * 1000,
+      maxStaleMs: config.maxStaleSec * 1000,
+      maxEntries: config.cacheMaxEntries,
+      loadTimeoutMs: config.readBudgetSec * 1000,
+      now: this.#now,
+      expiryOf: () => undefined,
+      onStale: ({ path, code, ageMs }) =>
+        this.#log.debug({ url: config.url, path, code, ageMs }, 'serving a cached record while DC/OS fails'),
+    });
     const given = config.credentialLoginEndpoint;
     if (given !== undefined && config.loginUrlFrom === 'credential' && given.startsWith('http:')) {
       this.#log.warn(
@@ -105,13 +126,22 @@ export class DcosSecretStore implements SecretStore {
   }
 
   read(path: string, signal?: AbortSignal): Promise<SecretRead> {
-    if (this.#closed) return Promise.reject(new ProxyError('SECRET_STORE_UNAVAILABLE', 'the DC/OS secret store is closed', { secretPath: path }));
+    if (this.#closed)
+      return Promise.reject(new ProxyError('SECRET_STORE_UNAVAILABLE', 'the DC/OS secret store is closed', { secretPath: path }));
     return this.#cache.get(path, signal);
   }
 
   /** Log in now (the readiness probe), instead of on the first read. */
+  /**
+   * Log in in the background, at a random moment within WARM_JITTER_MS: when a whole fleet starts at
+   * once, its logins spread over that window instead of landing on the IAM in the same second. A
+   * request that needs DC/OS before then logs in at once.
+   */
   warm(): void {
-    if (!this.#closed) void this.ready();
+    if (this.#closed) return;
+    const delay = Math.floor(this.#random() * this.#warmJitterMs);
+    if (delay <= 0) void this.ready();
+    else setTimeout(() => void (this.#closed ? undefined : this.ready()), delay).unref();
   }
 
   peek(path: string): SecretRead | undefined {
@@ -155,17 +185,29 @@ export class DcosSecretStore implements SecretStore {
     this.#closed = true;
     this.auth.close();
     this.#cache.clear();
+    this.#records.clear();
     await this.client.close();
   }
 
   /** One uncached read: auth token, GET; after a 401 one re-login and one retry. */
   async #fetch(path: string, signal: AbortSignal): Promise<string> {
+    const reply = await this.#authorized(`reading secret ${path}`, path, (token) => this.client.getSecret(path, token, signal), signal);
+    return reply.value;
+  }
+
+  /** A call with the auth token; after a 401 one re-login and one retry, and a refused fresh token is remembered. */
+  async #authorized<R extends { kind: string }>(
+    what: string,
+    path: string,
+    call: (token: string) => Promise<R | { kind: 'unauthorized' }>,
+    signal?: AbortSignal,
+  ): Promise<R> {
     let token = await this.auth.token(signal);
-    let reply = await this.client.getSecret(path, token, signal);
+    let reply = await call(token);
     if (reply.kind === 'unauthorized') {
       this.auth.invalidate(token);
       token = await this.auth.token(signal);
-      reply = await this.client.getSecret(path, token, signal);
+      reply = await call(token);
       if (reply.kind === 'unauthorized') {
         const check = 'check that the clocks of this host and of the DC/OS masters agree';
         // Remembered without the path: the reads that fail fast after it are about other secrets too.
@@ -179,11 +221,56 @@ export class DcosSecretStore implements SecretStore {
         );
         throw new ProxyError(
           'SECRET_STORE_LOGIN_FAILED',
-          `DC/OS at ${this.config.url} refused a freshly issued auth token of ${this.auth.uid} while reading secret ${path} (HTTP 401); ${check}`,
+          `DC/OS at ${this.config.url} refused a freshly issued auth token of ${this.auth.uid} while ${what} (HTTP 401); ${check}`,
           { secretPath: path, uid: this.auth.uid, status: 401 },
         );
       }
     }
-    return reply.value;
+    return reply as R;
+  }
+
+  /**
+   * One of the proxy's own records (a JSON text), cached like secrets (TTL, single-flight,
+   * stale-if-error): undefined when there is none.
+   */
+  async readRecord(path: string, signal?: AbortSignal): Promise<SecretRead | undefined> {
+    if (this.#closed) throw new ProxyError('SECRET_STORE_UNAVAILABLE', 'the DC/OS secret store is closed', { secretPath: path });
+    try {
+      return await this.#records.get(path, signal);
+    } catch (e) {
+      if (e instanceof ProxyError && e.code === 'SECRET_NOT_FOUND' && e.details.secretPath === path && e.details.absent === true)
+        return undefined;
+      throw e;
+    }
+  }
+
+  /** Create a record unless one exists; `exists` leaves the existing one as it is. */
+  async createRecord(path: string, value: string, signal?: AbortSignal): Promise<'created' | 'exists'> {
+    const reply = await this.#authorized(
+      `creating record ${path}`,
+      path,
+      (token) => this.client.createRecord(path, value, token, signal),
+      signal,
+    );
+    this.#records.invalidate(path);
+    return reply.kind as 'created' | 'exists';
+  }
+
+  async deleteRecord(path: string, signal?: AbortSignal): Promise<'deleted' | 'absent'> {
+    const reply = await this.#authorized(`deleting record ${path}`, path, (token) => this.client.deleteRecord(path, token, signal), signal);
+    this.#records.invalidate(path);
+    return reply.kind as 'deleted' | 'absent';
+  }
+
+  /** Forget a cached record (it was just found to be out of date). */
+  forgetRecord(path: string): void {
+    this.#records.invalidate(path);
+  }
+
+  async #fetchRecord(path: string, signal: AbortSignal): Promise<string> {
+    const reply = await this.#authorized(`reading record ${path}`, path, (token) => this.client.getRecord(path, token, signal), signal);
+    // Not cached: a record created on another agent must be seen at once.
+    if (reply.kind === 'absent') throw new ProxyError('SECRET_NOT_FOUND', `no record at ${path}`, { secretPath: path, absent: true });
+    return reply.value!;
   }
 }

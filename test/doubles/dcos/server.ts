@@ -42,6 +42,8 @@ export interface DcosDoubleCounters {
   totalSecretGets: number;
   /** 401s sent on protected paths (bad, expired or revoked auth tokens). */
   unauthorized: number;
+  /** Secret writes by `METHOD path` (PUT, PATCH, DELETE; every attempt). */
+  secretWrites: Map<string, number>;
 }
 
 export interface DcosDoubleRequest {
@@ -77,6 +79,8 @@ export interface DcosDouble {
   addServiceAccount(uid: string, publicKeyPem: string): void;
   setSecret(path: string, value: string | Buffer): void;
   deleteSecret(path: string): void;
+  /** The value stored at a path (what a client wrote), if any. */
+  secret(path: string): string | Buffer | undefined;
   grant(uid: string, rid: string, action: string): void;
   revokeGrants(uid: string): void;
   /** Every auth token issued so far becomes invalid (as after a revoked session or IAM key rotation). */
@@ -147,6 +151,7 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     secretGets: new Map(),
     totalSecretGets: 0,
     unauthorized: 0,
+    secretWrites: new Map(),
   };
   const requests: DcosDoubleRequest[] = [];
   const sockets = new Set<Socket>();
@@ -159,9 +164,9 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     authTokenLifetimeSec: opts.authTokenLifetimeSec ?? 5 * 24 * 3600,
   };
 
-  const permits = (uid: string, path: string, prefix = 'dcos:secrets:default:/'): boolean =>
+  const permits = (uid: string, path: string, prefix = 'dcos:secrets:default:/', wanted = 'read'): boolean =>
     (grants.get(uid) ?? []).some(({ rid, action }) => {
-      if (action !== 'read' && action !== 'full') return false;
+      if (action !== wanted && action !== 'full') return false;
       if (rid === 'dcos:superuser') return action === 'full';
       if (!rid.startsWith(prefix)) return false;
       const target = rid.slice(prefix.length);
@@ -293,8 +298,49 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
       json(res, 503, { code: 'ER_SEALED', message: 'Secret store is sealed' }); // (guess) body
       return;
     }
+    if (req.method === 'PUT' || req.method === 'PATCH' || req.method === 'DELETE') {
+      // dcos.md: PUT creates (201, or 409 "already exists"), PATCH updates (204, or 404), DELETE
+      // (204, or 404 "does not exist"); each needs its own action (create, update, delete) or full.
+      counters.secretWrites.set(`${req.method} ${path}`, (counters.secretWrites.get(`${req.method} ${path}`) ?? 0) + 1);
+      const action = req.method === 'PUT' ? 'create' : req.method === 'PATCH' ? 'update' : 'delete';
+      if (!permits(uid, path, 'dcos:secrets:default:/', action)) {
+        json(res, 403, { code: 'ER_FORBIDDEN', message: 'Forbidden' }); // (guess) body
+        return;
+      }
+      if (req.method === 'DELETE') {
+        if (!secrets.delete(path))
+          json(res, 404, { code: 'ER_SECRET_NOT_FOUND', message: `Secret ${path} does not exist` }); // (guess) body
+        else res.writeHead(204).end();
+        return;
+      }
+      let value: unknown;
+      try {
+        value = (JSON.parse((await readBody(req)) ?? '') as { value?: unknown }).value;
+      } catch {
+        value = undefined;
+      }
+      if (typeof value !== 'string') {
+        json(res, 400, { code: 'ER_BAD_REQUEST', message: 'value must be a string' }); // (guess)
+        return;
+      }
+      if (req.method === 'PUT') {
+        if (secrets.has(path))
+          json(res, 409, { code: 'ER_SECRET_EXISTS', message: `Secret ${path} already exists` }); // (guess) body
+        else {
+          secrets.set(path, value);
+          json(res, 201, {});
+        }
+        return;
+      }
+      if (!secrets.has(path)) json(res, 404, { code: 'ER_SECRET_NOT_FOUND', message: `Secret ${path} does not exist` });
+      else {
+        secrets.set(path, value);
+        res.writeHead(204).end();
+      }
+      return;
+    }
     if (req.method !== 'GET') {
-      json(res, 405, { code: 'ER_METHOD', message: 'only GET is implemented by the double' });
+      json(res, 405, { code: 'ER_METHOD', message: 'method not implemented by the double' });
       return;
     }
     if (list) {
@@ -420,6 +466,7 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
     addServiceAccount: (uid, pem) => void accounts.set(uid, createPublicKey(pem)),
     setSecret: (path, value) => void secrets.set(path, value),
     deleteSecret: (path) => void secrets.delete(path),
+    secret: (path) => secrets.get(path),
     grant: addGrant,
     revokeGrants: (uid) => void grants.delete(uid),
     revokeAll: () => {
@@ -430,6 +477,7 @@ export async function startDcosDouble(opts: DcosDoubleOptions): Promise<DcosDoub
       counters.logins = counters.loginsOk = counters.loginsRefused = 0;
       counters.totalSecretGets = counters.unauthorized = 0;
       counters.secretGets.clear();
+      counters.secretWrites.clear();
       requests.length = 0;
     },
     close: async () => {

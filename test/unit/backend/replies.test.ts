@@ -48,24 +48,36 @@ describe('Bookkeeping: a Create pxd refused', () => {
 
   it('forgets a name it did not know before', async () => {
     const state = await stateIn();
-    const undo = await new Bookkeeping({ state, logger }).beforeForward('VolumeDriver.Create', 'v1', optsSecret('pwx/a'));
+    const undo = await new Bookkeeping({ state, logger }).beforeForward('VolumeDriver.Create', 'v1', 'v1', optsSecret('pwx/a'), 'id/u');
     expect(state.get('v1')?.secretPath).toBe('pwx/a');
     await undo!();
     expect(state.get('v1')).toBeUndefined();
   });
 
-  it('puts back the reference a known name had', async () => {
+  it('puts back a known name as it was, without a reference', async () => {
     const state = await stateIn();
-    await state.remember('v1', 'pwx/old');
-    const undo = await new Bookkeeping({ state, logger }).beforeForward('VolumeDriver.Create', 'v1', optsSecret('pwx/new'));
+    await state.remember('v1');
+    const undo = await new Bookkeeping({ state, logger }).beforeForward('VolumeDriver.Create', 'v1', 'v1', optsSecret('pwx/new'), 'id/u');
     expect(state.get('v1')?.secretPath).toBe('pwx/new');
     await undo!();
+    expect(state.get('v1')).toBeDefined();
+    expect(state.get('v1')?.secretPath).toBeUndefined();
+  });
+
+  it('never retargets a name recorded with another secret', async () => {
+    const state = await stateIn();
+    await state.remember('v1', 'pwx/old');
+    await expect(
+      new Bookkeeping({ state, logger }).beforeForward('VolumeDriver.Create', 'v1', 'v1', optsSecret('pwx/new'), 'id/u'),
+    ).rejects.toMatchObject({
+      code: 'REFERENCE_CONFLICT',
+    });
     expect(state.get('v1')?.secretPath).toBe('pwx/old');
   });
 
   it('writes nothing for a Create whose token is not given with -o token_secret', async () => {
     const state = await stateIn();
-    const undo = await new Bookkeeping({ state, logger }).beforeForward('VolumeDriver.Create', 'v1', { kind: 'name-token' });
+    const undo = await new Bookkeeping({ state, logger }).beforeForward('VolumeDriver.Create', 'v1', 'v1', { kind: 'name-token' }, 'id/u');
     expect(undo).toBeUndefined();
     expect(state.get('v1')).toBeUndefined();
   });
