@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create the DC/OS service account pxd-auth-proxy logs in with, store its credential where Marathon
-# can inject it, and grant it read access to the token secrets. Run it once per cluster.
+# can inject it, grant it read access to the token secrets, and full access to the folder where the
+# proxy records each -o token_secret reference for every agent. Run it once per cluster.
 #
 # Needs: the DC/OS CLI with the Enterprise CLI, logged in as a superuser:
 #   dcos package install --cli dcos-enterprise-cli --yes
@@ -12,6 +13,9 @@
 #                       (Marathon app /pxd-auth-proxy may only read secrets under pxd-auth-proxy/)
 #   SECRETS_BASE_PATH   folder of the token secrets                [pwx/secrets]
 #                       (must equal DCOS_SECRETS_BASE_PATH of the proxy)
+#   REFERENCES_PATH     folder of the volume references            [pxd-auth-proxy/volumes]
+#                       (must equal --references-path / PXD_AUTH_REFERENCES_PATH of the proxy;
+#                       none: no grant, the proxy then runs with --references-path none)
 #   KEY_DIR             where the key pair is written              [./pxd-auth-proxy-keys]
 #   SHARED_SECRET_FILE  optional: file with pxd's JWT shared secret; stored as SHARED_SECRET_SECRET
 #   SHARED_SECRET_SECRET                                           [pxd-auth-proxy/jwt-shared-secret]
@@ -25,6 +29,7 @@ set -euo pipefail
 SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-pxd-auth-proxy}"
 CREDENTIAL_SECRET="${CREDENTIAL_SECRET:-pxd-auth-proxy/service-account-secret}"
 SECRETS_BASE_PATH="${SECRETS_BASE_PATH:-pwx/secrets}"
+REFERENCES_PATH="${REFERENCES_PATH:-pxd-auth-proxy/volumes}"
 KEY_DIR="${KEY_DIR:-./pxd-auth-proxy-keys}"
 SHARED_SECRET_FILE="${SHARED_SECRET_FILE:-}"
 SHARED_SECRET_SECRET="${SHARED_SECRET_SECRET:-pxd-auth-proxy/jwt-shared-secret}"
@@ -33,14 +38,28 @@ SHARED_SECRET_SECRET="${SHARED_SECRET_SECRET:-pxd-auth-proxy/jwt-shared-secret}"
 SECRETS_BASE_PATH="${SECRETS_BASE_PATH#/}"
 SECRETS_BASE_PATH="${SECRETS_BASE_PATH%/}"
 PERMISSION="dcos:secrets:default:/${SECRETS_BASE_PATH}/*"
+REFERENCES_PATH="${REFERENCES_PATH#/}"
+REFERENCES_PATH="${REFERENCES_PATH%/}"
+REFERENCES_PERMISSION="dcos:secrets:default:/${REFERENCES_PATH}/*"
 
 step() { printf '\n==> %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# True when one path is the other or lies under it.
+overlap() { [ "$1" = "$2" ] || [ "${1#"$2"/}" != "$1" ] || [ "${2#"$1"/}" != "$2" ]; }
 
 # 0. Preconditions: the Enterprise CLI is there, and nothing would be overwritten.
 command -v dcos >/dev/null || die "the dcos CLI is not on PATH"
 dcos security --help >/dev/null 2>&1 || die "the DC/OS Enterprise CLI is missing: dcos package install --cli dcos-enterprise-cli --yes"
 [ -n "$SECRETS_BASE_PATH" ] || die "SECRETS_BASE_PATH is empty: the proxy must not read the whole Secret Store"
+# The references folder gets full (create, read, update, delete): it must hold nothing but the records.
+if [ "$REFERENCES_PATH" != "none" ]; then
+  [ -n "$REFERENCES_PATH" ] || die "REFERENCES_PATH is empty: the proxy must not write the whole Secret Store (none turns the references off)"
+  for other in "$SECRETS_BASE_PATH" "$CREDENTIAL_SECRET" "$SHARED_SECRET_SECRET"; do
+    if overlap "$REFERENCES_PATH" "$other"; then
+      die "REFERENCES_PATH=$REFERENCES_PATH overlaps $other: the account gets full access to that folder, so it must hold only the proxy's records; choose a folder of its own (default pxd-auth-proxy/volumes)"
+    fi
+  done
+fi
 if dcos security org service-accounts show "$SERVICE_ACCOUNT" >/dev/null 2>&1; then
   die "service account $SERVICE_ACCOUNT exists already. Use it as it is, choose another SERVICE_ACCOUNT, or delete it first: dcos security org service-accounts delete $SERVICE_ACCOUNT"
 fi
@@ -66,12 +85,22 @@ dcos security org service-accounts show "$SERVICE_ACCOUNT"
 step "Storing the credential in the secret $CREDENTIAL_SECRET"
 dcos security secrets create-sa-secret --strict "$PRIVATE_KEY" "$SERVICE_ACCOUNT" "$CREDENTIAL_SECRET"
 
-# 4. The one permission the proxy needs: read the token secrets under the base path. Not list, not
-#    write, nothing outside the base path. (The quotes keep the shell from expanding "*".)
+# 4. Read the token secrets under the base path. Not list, not write, nothing outside the base path.
+#    (The quotes keep the shell from expanding "*".)
 step "Granting $SERVICE_ACCOUNT: $PERMISSION read"
 dcos security org users grant "$SERVICE_ACCOUNT" "$PERMISSION" read
 
-# 5. Optional: pxd's JWT shared secret, for the Marathon app (env PORTWORX_AUTH_JWT_SHAREDSECRET).
+# 5. The cluster's volume references: a record per volume created with -o token_secret (a secret path,
+#    never a token), created at Create, read by the agents that mount the volume, deleted at Remove.
+#    full, because those are three actions (create, read, delete) on one folder of the proxy's own.
+if [ "$REFERENCES_PATH" = "none" ]; then
+  step "Not granting the references folder (REFERENCES_PATH=none): run the proxy with --references-path none"
+else
+  step "Granting $SERVICE_ACCOUNT: $REFERENCES_PERMISSION full"
+  dcos security org users grant "$SERVICE_ACCOUNT" "$REFERENCES_PERMISSION" full
+fi
+
+# 6. Optional: pxd's JWT shared secret, for the Marathon app (env PORTWORX_AUTH_JWT_SHAREDSECRET).
 #    --value puts it on this machine's process list for a moment; run this on an admin host.
 if [ -n "$SHARED_SECRET_FILE" ]; then
   step "Storing the JWT shared secret from $SHARED_SECRET_FILE in the secret $SHARED_SECRET_SECRET"
@@ -82,6 +111,7 @@ fi
 step "Done"
 cat <<EOF
 Service account:  $SERVICE_ACCOUNT (may read $PERMISSION)
+References:       $([ "$REFERENCES_PATH" = "none" ] && echo "none (--references-path none)" || echo "$REFERENCES_PERMISSION full (--references-path $REFERENCES_PATH)")
 Credential:       secret $CREDENTIAL_SECRET
 Key pair:         $PRIVATE_KEY, $PUBLIC_KEY (keep the private key offline, or delete it)
 
@@ -89,6 +119,7 @@ Next:
   - Marathon: dcos marathon app add plugin/dcos/pxd-auth-proxy.marathon.json
   - systemd:  copy $PRIVATE_KEY to /etc/pxd-auth-proxy/private-key.pem (mode 0600) on each agent
   - Store tokens: dcos security secrets create --value="\$(cat user1.jwt)" $SECRETS_BASE_PATH/user1-token
+  - Check on an agent: pxd-auth-proxy doctor (login, base path, volume references)
 
 Denied requests show in the DC/OS audit log on the masters:
   journalctl -u "dcos-*" | grep audit | grep "$SERVICE_ACCOUNT" | grep deny

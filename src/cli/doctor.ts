@@ -1,5 +1,6 @@
 import { promises as fsp, constants as fsc } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import type { Config, ConfigIssue } from '../config/load.js';
@@ -30,6 +31,8 @@ export interface DoctorInput {
   /** Largest clock skew tolerated against DC/OS, in seconds. */
   maxSkewSec?: number;
   now?: () => number;
+  /** This host's name, in the name of the references probe (default os.hostname()). */
+  hostname?: string;
 }
 
 /**
@@ -60,7 +63,16 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
   await checkSocket(config, input, add);
   await checkBackend(config, add);
   if (config.secrets.kind === 'dcos') await checkDcos(config, input, add);
-  else await checkFileSecrets(config, add);
+  else {
+    await checkFileSecrets(config, add);
+    add({
+      name: REFERENCES_CHECK,
+      ok: true,
+      detail:
+        'not checked: the cluster-wide record of -o token_secret references needs the DC/OS store; with file: secrets ' +
+        "only this agent's state file remembers them (docs/usage.md)",
+    });
+  }
   return checks;
 }
 
@@ -178,6 +190,7 @@ async function checkDcos(config: Readonly<Config>, input: DoctorInput, add: (c: 
     });
     add({ name: 'DC/OS login', ok: true, detail: `logged in as ${uid} (${dcos.login.kind})` });
     await checkSkewAndBase(config, dcos, token, uid, input, add);
+    await checkReferences(config, store, uid, input, add);
   } catch (e) {
     const err = asProxyError(e);
     const name = err.code === 'SECRET_STORE_LOGIN_FAILED' ? 'DC/OS login' : 'DC/OS reachable';
@@ -250,5 +263,99 @@ async function checkSkewAndBase(
     });
   } finally {
     await agent.close();
+  }
+}
+
+const REFERENCES_CHECK = 'volume references';
+
+/**
+ * The probe record of `doctor` in the references folder. Its name is one no volume can have (volume
+ * names hold only [0-9A-Za-z_-], never a dot), and one per account and host: doctors run at once on
+ * several agents never meet, and a probe an interrupted run left behind is cleaned up by the next run
+ * on the same host.
+ */
+export function referencesProbePath(folder: string, uid: string, hostname: string): string {
+  const safe = (s: string): string => s.replace(/[^A-Za-z0-9_.-]/g, '-').slice(0, 63) || '-';
+  return `${folder}/.doctor-${safe(uid)}-${safe(hostname)}`;
+}
+
+/**
+ * The grant the cluster's volume references need (`full` on the folder: create at Create, read on
+ * other agents, delete at Remove), proven with the store's own calls: a probe record created, read
+ * back and deleted. A 403 names the one action that was refused.
+ */
+async function checkReferences(
+  config: Readonly<Config>,
+  store: DcosSecretStore,
+  uid: string,
+  input: DoctorInput,
+  add: (c: DoctorCheck) => void,
+): Promise<void> {
+  const folder = config.referencesPath;
+  if (!folder) {
+    add({
+      name: REFERENCES_CHECK,
+      ok: true,
+      detail:
+        'not checked: --references-path is none, so a -o token_secret reference is remembered only by the agent ' +
+        'that created the volume (docs/usage.md)',
+    });
+    return;
+  }
+  const probe = referencesProbePath(folder, uid, input.hostname ?? os.hostname());
+  const rid = `dcos:secrets:default:/${folder}/*`;
+  const grant = `dcos security org users grant ${uid} '${rid}' full`;
+  const value = JSON.stringify({ probe: 'pxd-auth-proxy doctor', createdAt: new Date().toISOString() });
+  let step: 'create' | 'read' | 'delete' = 'create';
+  let present = false;
+  const fail = (detail: string, fix?: string): void => add({ name: REFERENCES_CHECK, ok: false, detail, ...(fix ? { fix } : {}) });
+  try {
+    if ((await store.createRecord(probe, value)) === 'exists') {
+      // An earlier run on this host left its probe behind (interrupted, or refused the delete).
+      present = true;
+      step = 'delete';
+      await store.deleteRecord(probe);
+      present = false;
+      step = 'create';
+      if ((await store.createRecord(probe, value)) === 'exists') {
+        fail(`another doctor on this host probes ${probe} at the same time; run it again`);
+        return;
+      }
+    }
+    present = true;
+    step = 'read';
+    const read = await store.readRecord(probe);
+    step = 'delete';
+    await store.deleteRecord(probe);
+    present = false;
+    if (read?.value !== value) {
+      fail(
+        `the probe record ${probe} was created but ${read ? 'read back with another value' : 'not found when read back'}; run doctor again`,
+      );
+      return;
+    }
+    add({
+      name: REFERENCES_CHECK,
+      ok: true,
+      detail: `${uid} can create, read and delete the records under /${folder} (probe ${probe} created, read back and deleted)`,
+    });
+  } catch (e) {
+    const err = asProxyError(e);
+    if (present && step !== 'delete') {
+      present = (await store.deleteRecord(probe).catch(() => 'failed')) === 'failed';
+    }
+    const left = present
+      ? `; the probe record ${probe} is left behind (harmless: no volume has that name): the next doctor run deletes it once the grant is in place, or dcos security secrets delete ${probe}`
+      : '';
+    if (err.code === 'SECRET_FORBIDDEN') {
+      fail(
+        `${uid} may not ${step} records under /${folder}: missing ${rid} ${step} (HTTP 403 for the probe record ${probe}). ` +
+          `The cluster's volume references need create, read and delete there: without them a Create with -o token_secret is refused, ` +
+          `and other agents cannot mount or remove such volumes${left}`,
+        grant,
+      );
+    } else {
+      fail(`${err.code}: ${err.message}${left}`, fixFor(err.code, { uid, url: store.config.url }));
+    }
   }
 }

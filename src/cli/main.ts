@@ -42,7 +42,7 @@ addServeOptions(
   program
     .command('doctor')
     .description(
-      'check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path (exit 1 on any failure)',
+      'check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path, volume references (exit 1 on any failure)',
     ),
 ).action(async (flags: Record<string, unknown>) => {
   const { config, problems, issues } = await resolveConfig(flags);

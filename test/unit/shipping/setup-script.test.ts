@@ -57,7 +57,7 @@ describe(SCRIPT, () => {
     expect(statSync(repoPath(SCRIPT)).mode & 0o111).not.toBe(0);
   });
 
-  it("creates the key pair, the account, the credential secret and the read grant, with the Marathon app's names", () => {
+  it("creates the key pair, the account, the credential secret, the read grant and the references grant, with the Marathon app's names", () => {
     writeFileSync(path.join(dir, 'shared-secret'), 'a-shared-secret-for-the-test\n');
     const r = run('defaults', { SHARED_SECRET_FILE: path.join(dir, 'shared-secret') });
     expect(r.status, r.stderr).toBe(0);
@@ -68,6 +68,7 @@ describe(SCRIPT, () => {
       `security org service-accounts create -p ${keys}/public-key.pem -d pxd-auth-proxy: reads token secrets under /pwx/secrets pxd-auth-proxy`,
       `security secrets create-sa-secret --strict ${keys}/private-key.pem pxd-auth-proxy ${secretOf('DCOS_SERVICE_ACCOUNT_CREDENTIAL')}`,
       'security org users grant pxd-auth-proxy dcos:secrets:default:/pwx/secrets/* read',
+      'security org users grant pxd-auth-proxy dcos:secrets:default:/pxd-auth-proxy/volumes/* full',
       `security secrets create --value=a-shared-secret-for-the-test ${secretOf('PORTWORX_AUTH_JWT_SHAREDSECRET')}`,
     ]);
     // The private key is written under umask 077.
@@ -79,11 +80,13 @@ describe(SCRIPT, () => {
     const r = run('params', {
       SERVICE_ACCOUNT: 'px-proxy',
       SECRETS_BASE_PATH: '/acme/pwx/',
+      REFERENCES_PATH: '/acme/px-refs/',
       CREDENTIAL_SECRET: 'px-proxy/cred',
       KEY_DIR: 'k',
     });
     expect(r.status, r.stderr).toBe(0);
     expect(r.calls).toContain('security org users grant px-proxy dcos:secrets:default:/acme/pwx/* read');
+    expect(r.calls).toContain('security org users grant px-proxy dcos:secrets:default:/acme/px-refs/* full');
     expect(r.calls).toContain('security secrets create-sa-secret --strict k/private-key.pem px-proxy px-proxy/cred');
     expect(r.calls.some((c) => c.startsWith('security secrets create --value'))).toBe(false);
   });
@@ -107,6 +110,27 @@ describe(SCRIPT, () => {
     expect(second.stderr).toMatch(/service account pxd-auth-proxy exists already/);
     const calls = readFileSync(path.join(first.cwd, 'again.log'), 'utf8');
     expect(calls).not.toMatch(/keypair|create|grant/);
+  });
+
+  it('grants nothing on a references folder with REFERENCES_PATH=none', () => {
+    const r = run('norefs', { REFERENCES_PATH: 'none' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.calls.filter((c) => c.includes(' grant '))).toEqual([
+      'security org users grant pxd-auth-proxy dcos:secrets:default:/pwx/secrets/* read',
+    ]);
+  });
+
+  it.each([
+    ['empty (full on the whole store)', '/', /REFERENCES_PATH is empty/],
+    ['the base path', 'pwx/secrets', /REFERENCES_PATH=pwx\/secrets overlaps pwx\/secrets/],
+    ['above the base path', 'pwx', /REFERENCES_PATH=pwx overlaps pwx\/secrets/],
+    ['inside the base path', 'pwx/secrets/volumes', /overlaps pwx\/secrets/],
+    ["around the proxy's own credential", 'pxd-auth-proxy', /overlaps pxd-auth-proxy\/service-account-secret/],
+  ])('refuses a references folder %s, before changing anything', (_what, folder, message) => {
+    const r = run(`refs-${folder.replace(/\W/g, '_')}`, { REFERENCES_PATH: folder });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(message);
+    expect(r.calls.join('\n')).not.toMatch(/keypair|create|grant/);
   });
 
   it('refuses an empty base path (the proxy must not read the whole store)', () => {
