@@ -401,11 +401,46 @@ export function socketAnswers(p: string, timeoutMs = 1_000): Promise<boolean> {
   });
 }
 
+/** One apt-get at a time: suites run in parallel, and apt's own lock makes a second apt-get fail rather than wait. */
+const INSTALL_LOCK = path.join(os.tmpdir(), 'pxa-e2e-apt.lock');
+
+async function withInstallLock<T>(f: () => Promise<T>, timeoutMs = 900_000): Promise<T> {
+  const pidFile = path.join(INSTALL_LOCK, 'pid');
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      mkdirSync(INSTALL_LOCK);
+      writeFileSync(pidFile, String(process.pid));
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let owner = NaN;
+      try {
+        owner = Number(readFileSync(pidFile, 'utf8'));
+      } catch {
+        /* its owner has not written its pid yet */
+      }
+      // Left behind by a worker that died while installing.
+      if (Number.isSafeInteger(owner) && owner > 0 && !isAlive(owner)) {
+        rmSync(INSTALL_LOCK, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`${INSTALL_LOCK} is still held (pid ${owner}) after ${timeoutMs} ms`);
+      await sleep(500);
+    }
+  }
+  try {
+    return await f();
+  } finally {
+    rmSync(INSTALL_LOCK, { recursive: true, force: true });
+  }
+}
+
 /**
- * Can this machine run the e2e suite? Installs docker.io and busybox-static (as root, with apt) when
- * missing, checks the plugin socket is free, and starts and stops a probe dockerd.
+ * Linux, root, and dockerd, containerd, runc, the docker CLI and a static busybox, installed with apt
+ * (one suite at a time) when missing. Starts nothing and checks no socket.
  */
-export async function prepareE2e(): Promise<Availability> {
+export async function ensureE2eTools(): Promise<Availability> {
   const notes: string[] = [];
   if (process.platform !== 'linux') return { ok: false, reason: `dockerd needs Linux (this is ${process.platform})` };
   if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
@@ -413,11 +448,27 @@ export async function prepareE2e(): Promise<Availability> {
   }
   let found = findTools();
   if (!found.tools) {
-    const why = await aptInstall(notes);
-    if (why) return { ok: false, reason: `missing ${found.missing.join(', ')}; ${why}` };
+    const missing = found.missing;
+    const why = await withInstallLock(async () => {
+      // Another suite may have installed them while this one waited.
+      found = findTools();
+      return found.tools ? undefined : aptInstall(notes);
+    });
+    if (why) return { ok: false, reason: `missing ${missing.join(', ')}; ${why}` };
     found = findTools();
     if (!found.tools) return { ok: false, reason: `still missing after apt-get install: ${found.missing.join(', ')}` };
   }
+  return { ok: true, ...found.tools, notes };
+}
+
+/**
+ * Can this machine run the e2e suite? Installs docker.io and busybox-static (as root, with apt) when
+ * missing, checks the plugin socket is free, and starts and stops a probe dockerd.
+ */
+export async function prepareE2e(): Promise<Availability> {
+  const found = await ensureE2eTools();
+  if (!found.ok) return found;
+  const notes = found.notes;
   if (existsSync(PLUGIN_SOCKET)) {
     if (await socketAnswers(PLUGIN_SOCKET)) {
       return {
@@ -430,7 +481,7 @@ export async function prepareE2e(): Promise<Availability> {
   // Probe: can a dockerd start here at all (cgroups, mounts, capabilities)?
   const leftovers = new HostLeftovers();
   const probeDir = mkdtempSync(path.join(os.tmpdir(), 'pxa-e2e-probe-'));
-  const probe = new Dockerd(probeDir, found.tools);
+  const probe = new Dockerd(probeDir, found);
   try {
     await probe.start(30_000);
   } catch (e) {
@@ -440,11 +491,18 @@ export async function prepareE2e(): Promise<Availability> {
     notes.push(...probe.cleanupDir());
     notes.push(...leftovers.cleanup());
   }
-  return { ok: true, ...found.tools, notes };
+  return found;
 }
 
 // ---------------------------------------------------------------------------------------------------
 // dockerd and the docker CLI
+
+export interface DockerdOptions {
+  /** A command that runs dockerd for us and execs it (its pid stays dockerd's), e.g. nsenter into a mount namespace. */
+  launcher?: string[];
+  /** More dockerd arguments (e.g. --config-file). */
+  extraArgs?: string[];
+}
 
 export class Dockerd {
   readonly socket: string;
@@ -460,6 +518,7 @@ export class Dockerd {
   constructor(
     readonly dir: string,
     readonly tools: Pick<E2eTools, 'dockerd' | 'docker'>,
+    readonly options: DockerdOptions = {},
   ) {
     this.socket = path.join(dir, 'docker.sock');
     this.dataRoot = path.join(dir, 'data');
@@ -486,11 +545,13 @@ export class Dockerd {
       '--ip6tables=false',
       '--bridge=none',
       '--storage-driver=vfs',
+      ...(this.options.extraArgs ?? []),
     ];
     const env = { ...process.env };
     for (const k of ['DOCKER_HOST', 'DOCKER_CONTEXT', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'NOTIFY_SOCKET', 'LISTEN_FDS', 'LISTEN_PID'])
       delete env[k];
-    const d = new Daemon('dockerd', this.tools.dockerd, args, this.logFile, env);
+    const [file, ...pre] = [...(this.options.launcher ?? []), this.tools.dockerd];
+    const d = new Daemon('dockerd', file!, [...pre, ...args], this.logFile, env);
     this.daemon = d;
     // dockerd's own containerd is not our child: find it by its pidfile if the worker dies first.
     lateVictims.add(this.exitVictim);

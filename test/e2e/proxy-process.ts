@@ -24,6 +24,10 @@ export interface ProxyProcessOptions {
   /** Extra environment (DC/OS settings). */
   env?: Record<string, string>;
   extraArgs?: string[];
+  /** A command that runs the proxy for us and execs it (its pid stays the proxy's), e.g. nsenter into a mount namespace. */
+  launcher?: string[];
+  /** Where this process sees the proxy's socket, when not at `socket` (the proxy runs in another mount namespace). */
+  probeSocket?: string;
 }
 
 /** Settings that must come from this test only, never from the environment vitest was started in. */
@@ -68,13 +72,14 @@ export class ProxyProcess {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!FOREIGN_ENV.test(k)) env[k] = v;
     Object.assign(env, this.opts.env ?? {});
-    const d = new Daemon('pxd-auth-proxy', process.execPath, this.args(), this.opts.logFile, env);
+    const [file, ...pre] = [...(this.opts.launcher ?? []), process.execPath];
+    const d = new Daemon('pxd-auth-proxy', file!, [...pre, ...this.args()], this.opts.logFile, env);
     this.daemon = d;
     this.starts++;
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
       if (!d.running) throw new Error(`the proxy ${d.describeExit()} before it listened; its log ends:\n${d.logTail()}`);
-      if (d.log().includes('pxd-auth-proxy listening') && (await socketAnswers(this.opts.socket))) return;
+      if (d.log().includes('pxd-auth-proxy listening') && (await socketAnswers(this.opts.probeSocket ?? this.opts.socket))) return;
       await new Promise((r) => setTimeout(r, 50));
     }
     throw new Error(`the proxy did not listen on ${this.opts.socket} within ${timeoutMs} ms; its log ends:\n${d.logTail()}`);

@@ -21,15 +21,32 @@ export interface SharedStorage {
   dataDir(volumeName: string): string;
   /** Mountpoints linked so far (mountpoint → volume name). */
   linked: Map<string, string>;
+  /** Every request passed on, in order: the endpoint and the pxd volume it names (`name=` of the Name, or the Name); never a token. */
+  requests: Array<{ endpoint: string; volume?: string }>;
   close(): Promise<void>;
 }
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
 
+/** The pxd volume a plugin request names: `name=` of an inline spec, else the whole Name (kept only when it holds no token). */
+function volumeNamed(body: Buffer): { volume?: string } {
+  let name: unknown;
+  try {
+    name = (JSON.parse(body.toString('utf8')) as { Name?: unknown }).Name;
+  } catch {
+    return {};
+  }
+  if (typeof name !== 'string') return {};
+  const inline = /(?:^|,)name=([^,]*)/.exec(name);
+  if (inline) return { volume: inline[1]! };
+  return /token/i.test(name) ? {} : { volume: name };
+}
+
 export async function startSharedStorage(opts: { socketPath: string; pxd: PxdDouble; mountsRoot: string }): Promise<SharedStorage> {
   const volumesDir = path.join(opts.mountsRoot, '.volumes');
   mkdirSync(volumesDir, { recursive: true });
   const linked = new Map<string, string>();
+  const requests: SharedStorage['requests'] = [];
   const agent = new http.Agent({ keepAlive: true });
   const sockets = new Set<Socket>();
 
@@ -65,6 +82,7 @@ export async function startSharedStorage(opts: { socketPath: string; pxd: PxdDou
     req.on('error', () => undefined);
     req.on('end', () => {
       const body = Buffer.concat(chunks);
+      requests.push({ endpoint: req.url ?? '', ...volumeNamed(body) });
       const headers: http.OutgoingHttpHeaders = {};
       for (const [k, v] of Object.entries(req.headers)) if (!HOP_BY_HOP.has(k) && v !== undefined) headers[k] = v;
       headers['content-length'] = body.length;
@@ -118,6 +136,7 @@ export async function startSharedStorage(opts: { socketPath: string; pxd: PxdDou
     socketPath: opts.socketPath,
     dataDir,
     linked,
+    requests,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
