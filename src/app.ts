@@ -2,6 +2,7 @@ import path from 'node:path';
 import type http from 'node:http';
 import type { Logger } from 'pino';
 import type { Config } from './config/load.js';
+import { FleetConfig, type FleetConfigOptions } from './config/fleet.js';
 import { flagName, option, type OptionKey } from './config/options.js';
 import { TokenVerifier } from './tokens/verify.js';
 import { BackendClient } from './backend/client.js';
@@ -39,7 +40,21 @@ export interface StartOptions {
   secrets?: SecretStore;
   /** Longest wait for in-flight requests on close (default 10 s). */
   drainMs?: number;
+  /**
+   * With `--fleet-config`: how to build the whole configuration again with the fleet document (the
+   * CLI's loader). Without it the document is not read.
+   */
+  fleet?: Pick<FleetConfigOptions, 'build' | 'random'> & {
+    /** Longest wait for the first read before the socket listens (default FLEET_FIRST_WAIT_MS). */
+    firstWaitMs?: number;
+  };
 }
+
+/**
+ * The proxy listens once the fleet document is in force, or after this long with the YAML file's
+ * sections (DC/OS slow or down: the document is applied when it comes).
+ */
+export const FLEET_FIRST_WAIT_MS = 5_000;
 
 /** One configuration's worth of request-path objects. A reload builds a new one and swaps it in. */
 interface Generation {
@@ -57,6 +72,7 @@ const RESTART_ONLY: Array<[keyof Config, OptionKey]> = [
   ['stateDir', 'stateDir'],
   ['backendUrl', 'backend'],
   ['adminListen', 'adminListen'],
+  ['fleetConfig', 'fleetConfig'],
 ];
 
 /** Everything a running proxy is made of, so it can be inspected (admin, doctor), reloaded and stopped. */
@@ -64,6 +80,8 @@ export class RunningProxy {
   private gen: Generation;
   /** Generations replaced by a reload whose secret store may still serve in-flight calls. */
   private readonly retired: Generation[] = [];
+  /** The fleet document's reader (--fleet-config), if any. */
+  private fleetConfig: FleetConfig | undefined;
 
   private constructor(
     gen: Generation,
@@ -91,6 +109,9 @@ export class RunningProxy {
   get backend(): BackendClient {
     return this.gen.backend;
   }
+  get fleet(): FleetConfig | undefined {
+    return this.fleetConfig;
+  }
 
   static async start(config: Readonly<Config>, logger: Logger, opts: StartOptions = {}): Promise<RunningProxy> {
     const { store: state, movedAside } = await StateStore.open(path.join(config.stateDir, 'state.json'));
@@ -117,10 +138,15 @@ export class RunningProxy {
     );
     const self = new RunningProxy(gen, server, state, logger, opts, localDriver);
     try {
+      if (config.fleetConfig && opts.fleet) {
+        self.fleetConfig = self.readFleet(config.fleetConfig, opts.fleet);
+        await self.fleetConfig.start(opts.fleet.firstWaitMs ?? FLEET_FIRST_WAIT_MS);
+      }
       await listenPlugin(server, { socketPath: config.socket, group: config.socketGroup, fd: opts.listenFd ?? systemdListenFd() });
     } catch (e) {
-      await gen.backend.close();
-      await gen.secrets.close();
+      self.fleetConfig?.stop();
+      await self.gen.backend.close();
+      await self.gen.secrets.close();
       await localDriver?.close();
       throw e;
     }
@@ -128,6 +154,23 @@ export class RunningProxy {
     // for one secret read only, and a bad CA or credential shows in the log before any request.
     if (!opts.secrets) gen.secrets.warm?.();
     return self;
+  }
+
+  /** The fleet document, read through the secret store in use, applied through reload(). */
+  private readFleet(path: string, o: NonNullable<StartOptions['fleet']>): FleetConfig {
+    return new FleetConfig({
+      path,
+      intervalSec: () => this.config.fleetConfigIntervalSec,
+      read: (p, signal) => {
+        const store = this.secrets;
+        if (!(store instanceof DcosSecretStore)) return Promise.reject(new Error('the fleet document needs the DC/OS secret store'));
+        return store.readDocument(p, signal);
+      },
+      build: o.build,
+      apply: (c) => this.reload(c),
+      logger: this.logger.child({ component: 'fleet-config' }),
+      ...(o.random ? { random: o.random } : {}),
+    });
   }
 
   private static build(
@@ -202,6 +245,7 @@ export class RunningProxy {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.fleetConfig?.stop();
     // Stop accepting; idle keep-alive connections close now, in-flight requests get a bounded drain.
     const drained = new Promise<void>((r) => this.server.close(() => r()));
     await Promise.race([drained, new Promise((r) => setTimeout(r, this.opts.drainMs ?? 10_000).unref())]);

@@ -16,6 +16,9 @@
 #   REFERENCES_PATH     folder of the volume references            [pxd-auth-proxy/volumes]
 #                       (must equal --references-path / PXD_AUTH_REFERENCES_PATH of the proxy;
 #                       none: no grant, the proxy then runs with --references-path none)
+#   FLEET_CONFIG        the fleet document, read by every proxy    [pxd-auth-proxy/fleet]
+#                       (must equal --fleet-config / PXD_AUTH_FLEET_CONFIG; read only, so the account
+#                       can never rewrite the policy it enforces; none: no grant)
 #   KEY_DIR             where the key pair is written              [./pxd-auth-proxy-keys]
 #   SHARED_SECRET_FILE  optional: file with pxd's JWT shared secret; stored as SHARED_SECRET_SECRET
 #   SHARED_SECRET_SECRET                                           [pxd-auth-proxy/jwt-shared-secret]
@@ -30,6 +33,8 @@ SERVICE_ACCOUNT="${SERVICE_ACCOUNT:-pxd-auth-proxy}"
 CREDENTIAL_SECRET="${CREDENTIAL_SECRET:-pxd-auth-proxy/service-account-secret}"
 SECRETS_BASE_PATH="${SECRETS_BASE_PATH:-pwx/secrets}"
 REFERENCES_PATH="${REFERENCES_PATH:-pxd-auth-proxy/volumes}"
+FLEET_CONFIG="${FLEET_CONFIG:-pxd-auth-proxy/fleet}"
+FLEET_CONFIG="${FLEET_CONFIG#/}"
 KEY_DIR="${KEY_DIR:-./pxd-auth-proxy-keys}"
 SHARED_SECRET_FILE="${SHARED_SECRET_FILE:-}"
 SHARED_SECRET_SECRET="${SHARED_SECRET_SECRET:-pxd-auth-proxy/jwt-shared-secret}"
@@ -100,7 +105,15 @@ else
   dcos security org users grant "$SERVICE_ACCOUNT" "$REFERENCES_PERMISSION" full
 fi
 
-# 6. Optional: pxd's JWT shared secret, for the Marathon app (env PORTWORX_AUTH_JWT_SHAREDSECRET).
+# 6. The fleet document (policy, issuers, volumeSecrets for every agent): read, and nothing more.
+if [ "$FLEET_CONFIG" = "none" ]; then
+  step "Not granting a fleet document (FLEET_CONFIG=none)"
+else
+  step "Granting $SERVICE_ACCOUNT: dcos:secrets:default:/$FLEET_CONFIG read"
+  dcos security org users grant "$SERVICE_ACCOUNT" "dcos:secrets:default:/$FLEET_CONFIG" read
+fi
+
+# 7. Optional: pxd's JWT shared secret, for the Marathon app (env PORTWORX_AUTH_JWT_SHAREDSECRET).
 #    --value puts it on this machine's process list for a moment; run this on an admin host.
 if [ -n "$SHARED_SECRET_FILE" ]; then
   step "Storing the JWT shared secret from $SHARED_SECRET_FILE in the secret $SHARED_SECRET_SECRET"

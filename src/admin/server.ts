@@ -3,6 +3,7 @@ import http from 'node:http';
 import { promises as fsp } from 'node:fs';
 import type { Logger } from 'pino';
 import type { ProxyMetrics } from './metrics.js';
+import type { FleetStatus } from '../config/fleet.js';
 
 export interface ReadinessProbe {
   /** The plugin socket accepts connections. */
@@ -11,11 +12,17 @@ export interface ReadinessProbe {
   backend(): Promise<boolean>;
   /** The secret store is usable (DC/OS login works). */
   secrets(): Promise<boolean>;
+  /**
+   * The fleet document (--fleet-config), if one is configured: a detail, not a check. A refused or
+   * unreadable document leaves the proxy serving with the configuration it had, so it stays ready.
+   */
+  fleetConfig?(): FleetStatus | undefined;
 }
 
 /**
  * The admin listener (off by default): /metrics for Prometheus, /healthz (the process serves),
- * /readyz (socket listening, backend answering, secret store usable). express serves it: it is off
+ * /readyz (socket listening, backend answering, secret store usable; the fleet document's state as a
+ * detail). express serves it: it is off
  * the request path, so its per-request cost does not matter and its routing reads plainly.
  */
 export function createAdminApp(metrics: ProxyMetrics, probe: ReadinessProbe): express.Express {
@@ -31,7 +38,8 @@ export function createAdminApp(metrics: ProxyMetrics, probe: ReadinessProbe): ex
     const [backend, secrets] = await Promise.all([probe.backend().catch(() => false), probe.secrets().catch(() => false)]);
     const checks = { socket: probe.listening(), backend, secrets };
     const ready = checks.socket && checks.backend && checks.secrets;
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks });
+    const fleetConfig = probe.fleetConfig?.();
+    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', checks, ...(fleetConfig ? { fleetConfig } : {}) });
   });
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found: try /metrics, /healthz or /readyz' });

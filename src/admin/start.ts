@@ -21,6 +21,7 @@ export async function startAdmin(proxy: RunningProxy, observer: DeferredObserver
     listening: () => proxy.server.listening,
     backend: backendProbe(proxy),
     secrets: () => proxy.secrets.ready(),
+    fleetConfig: () => proxy.fleet?.status(),
   });
   return listenAdmin(app, addr, logger);
 }

@@ -1,20 +1,21 @@
 import type http from 'node:http';
-import { loadConfig, type Config, type ConfigIssue } from '../config/load.js';
+import { loadConfig, type Config, type ConfigIssue, type FleetDocument } from '../config/load.js';
 import { peekOption } from '../config/settings.js';
 import { createLogger } from '../audit/logger.js';
 import { RunningProxy } from '../app.js';
 import { DeferredObserver } from '../admin/deferred-observer.js';
 import { prepareEmbedded, embeddedBanner, type EmbeddedSetup } from './embedded.js';
 
-/** Resolve the configuration the way `serve` does (embedded defaults included). */
+/** Resolve the configuration the way `serve` does (embedded defaults included; the fleet document's sections, when read). */
 export async function resolveConfig(
   flags: Record<string, unknown>,
   env: NodeJS.ProcessEnv = process.env,
+  fleet?: FleetDocument,
 ): Promise<{ config?: Readonly<Config>; problems: string[]; issues: ConfigIssue[]; embedded?: EmbeddedSetup }> {
   // Read as the loader reads it (the same words for true), before the loader: it supplies the defaults.
   const embeddedOn = peekOption('embedded', { flags, env })?.value === true;
   const embedded = embeddedOn ? await prepareEmbedded(process.cwd()) : undefined;
-  const r = loadConfig({ flags, env, defaults: embedded?.defaults });
+  const r = loadConfig({ flags, env, defaults: embedded?.defaults, ...(fleet ? { fleet } : {}) });
   return { ...r, embedded };
 }
 
@@ -32,7 +33,7 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
   const observer = config.adminListen ? new DeferredObserver() : undefined;
   let admin: http.Server | undefined;
   try {
-    running = await RunningProxy.start(config, logger, { observer });
+    running = await RunningProxy.start(config, logger, { observer, fleet: { build: (doc) => resolveConfig(flags, process.env, doc) } });
     if (config.adminListen && observer) {
       const { startAdmin } = await import('../admin/start.js');
       admin = await startAdmin(running, observer, config.adminListen, logger);
@@ -57,14 +58,18 @@ export async function runServe(flags: Record<string, unknown>): Promise<number> 
   if (embedded) process.stdout.write(embeddedBanner(embedded, config.socket));
 
   process.on('SIGHUP', () => {
-    void resolveConfig(flags).then(({ config: next, problems: p }) => {
-      const refused = next ? proxy.reload(next) : p;
+    // With a fleet document, it is read again too, in turn with its periodic reads.
+    const reloaded = proxy.fleet
+      ? proxy.fleet.refresh(true)
+      : resolveConfig(flags).then(({ config: c, problems: p }) => ({ problems: c ? proxy.reload(c) : p, ...(c ? { config: c } : {}) }));
+    void reloaded.then(({ config: next, problems: refused }) => {
       if (refused.length) {
         logger.error({ problems: refused }, 'SIGHUP: the new configuration was refused; the running one is kept');
         return;
       }
-      logger.level = next!.logLevel;
-      logger.info({ issuers: next!.verifier.issuers.map((i) => i.name) }, 'SIGHUP: configuration and keys reloaded');
+      if (!next) return; // stopping
+      logger.level = next.logLevel;
+      logger.info({ issuers: next.verifier.issuers.map((i) => i.name) }, 'SIGHUP: configuration and keys reloaded');
     });
   });
 

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { VerifierOptions } from '../tokens/types.js';
 import type { PolicyConfig, Operation } from '../policy/types.js';
 import { PXD_DEFAULT_ROLES } from '../policy/decide.js';
@@ -8,6 +8,7 @@ import type { DcosConfig } from '../secrets/dcos/config.js';
 import { resolveSecretPath } from '../volume-name/index.js';
 import { buildDcosConfig } from './dcos.js';
 import { buildIssuers } from './issuers.js';
+import type { OptionKey } from './options.js';
 import { yamlSchema, zodProblems } from './schema.js';
 import { Issues, deepFreeze, peekOption, readFileText, readSettings, type ConfigIssue } from './settings.js';
 
@@ -38,7 +39,21 @@ export interface Config {
   adminListen?: string;
   embedded: boolean;
   configFile?: string;
+  /** The Secret Store path of the fleet document (DC/OS store only), or none. */
+  fleetConfig?: string;
+  fleetConfigIntervalSec: number;
 }
+
+/** The fleet document (`--fleet-config`) as read from the Secret Store: its sections replace the YAML file's. */
+export interface FleetDocument {
+  /** How problems name it: `fleet document pxd-auth-proxy/fleet`. */
+  name: string;
+  /** YAML or JSON text holding only the sections of FLEET_SECTIONS. */
+  text: string;
+}
+
+/** The YAML file's sections that the fleet document may hold (every agent the same); everything else is per agent. */
+export const FLEET_SECTIONS = ['policy', 'issuers', 'volumeSecrets'] as const;
 
 export interface LoadInput {
   /** Values from the command line, by option key (commander's camelCase). */
@@ -47,6 +62,8 @@ export interface LoadInput {
   /** Lowest-precedence values (the embedded mode's generated setup). */
   defaults?: Record<string, unknown>;
   cwd?: string;
+  /** The fleet document, when one was read: each section it holds replaces the YAML file's of that name. */
+  fleet?: FleetDocument;
 }
 
 export interface LoadResult {
@@ -57,11 +74,14 @@ export interface LoadResult {
   issues: ConfigIssue[];
 }
 
+/** The sections of the YAML file (and of the fleet document) that are not options. */
+type Sections = Pick<z.output<typeof yamlSchema>, (typeof FLEET_SECTIONS)[number]>;
+
 /** The YAML file: option values by YAML key, and the sections that are not options. */
 interface ConfigFile {
   name: string;
   values: Map<string, unknown>;
-  sections: Pick<z.output<typeof yamlSchema>, 'issuers' | 'policy' | 'volumeSecrets'>;
+  sections: Sections;
 }
 
 /**
@@ -81,6 +101,12 @@ export function loadConfig(input: LoadInput): LoadResult {
   // 2. Every option, by precedence, checked by the schema.
   const s = readSettings({ ...input, file }, issues);
   const v = s.values;
+  // The fleet document's sections replace the file's of the same name; each problem names where it is.
+  const fleet = input.fleet && readFleetDocument(input.fleet, issues);
+  const section = <K extends keyof Sections>(key: K): { name: string; value: Sections[K] } => {
+    if (fleet?.[key] !== undefined) return { name: input.fleet!.name, value: fleet[key] };
+    return { name: file?.name ?? '', value: file?.sections[key] };
+  };
 
   // 3. Socket, backend, mounts root.
   const socket = abs(v.socket);
@@ -106,9 +132,35 @@ export function loadConfig(input: LoadInput): LoadResult {
     if (dcos) secrets = { kind: 'dcos', dcos };
   } else secrets = { kind: 'file', dir: abs(v.secrets.slice('file:'.length)) };
   const secretsBasePath = v.secretsBasePath;
+  // The records are not tokens, and the account holds full on their folder: the two must not overlap.
+  const refs = v.referencesPath;
+  if (refs !== undefined && secretsBasePath !== undefined && secrets?.kind === 'dcos' && overlaps(refs, secretsBasePath)) {
+    issues.add(
+      s.from('referencesPath'),
+      `${refs} overlaps the secrets base path ${secretsBasePath}: give the volume records a folder of their own`,
+      'referencesPath',
+    );
+  }
+
+  // The fleet document sets every agent's policy and may hold an issuer's shared secret: it is only
+  // read, and lies outside the folders whose secrets users name (the base path) or the account writes.
+  const fleetPath = v.fleetConfig;
+  const fleetFrom = s.from('fleetConfig');
+  if (fleetPath !== undefined && !s.refused('secrets') && v.secrets !== 'dcos') {
+    issues.add(fleetFrom, 'the fleet document is read from the DC/OS Secret Store: it needs --secrets dcos', 'fleetConfig');
+  } else if (fleetPath !== undefined && secretsBasePath !== undefined && overlaps(fleetPath, secretsBasePath)) {
+    issues.add(
+      fleetFrom,
+      `${fleetPath} overlaps the secrets base path ${secretsBasePath}: keep the fleet document outside it`,
+      'fleetConfig',
+    );
+  } else if (fleetPath !== undefined && refs !== undefined && secrets?.kind === 'dcos' && overlaps(fleetPath, refs)) {
+    issues.add(fleetFrom, `${fleetPath} overlaps the volume records' folder ${refs}: keep the fleet document outside it`, 'fleetConfig');
+  }
 
   // 5. Issuers: the one from flags/env first, then the YAML list.
-  const issuers = buildIssuers(s, file?.sections.issuers && { name: file.name, issuers: file.sections.issuers }, abs, issues);
+  const issuersYaml = section('issuers');
+  const issuers = buildIssuers(s, issuersYaml.value && { name: issuersYaml.name, issuers: issuersYaml.value }, abs, issues);
   const verifier: VerifierOptions = {
     issuers,
     requiredClaims: v.requiredClaims,
@@ -119,22 +171,22 @@ export function loadConfig(input: LoadInput): LoadResult {
   };
 
   // 6. Policy and the volumes' own secrets, read under the base path.
-  const inFile = (key: string) => `${file?.name}: ${key}`;
-  const policyYaml = file?.sections.policy;
+  const { name: policyFrom, value: policyYaml } = section('policy');
   const roles: Record<string, Operation[]> = { ...PXD_DEFAULT_ROLES, ...(policyYaml?.roles ?? {}) };
   const bindings: PolicyConfig['bindings'] = [];
   for (const [i, b] of (policyYaml?.bindings ?? []).entries()) {
     const prefix = bindingPrefix(b.secretPrefix, secretsBasePath);
     if (typeof prefix === 'string') bindings.push({ ...b, secretPrefix: prefix });
-    else issues.add(inFile(`policy.bindings[${i}].secretPrefix`), prefix.problem);
+    else issues.add(`${policyFrom}: policy.bindings[${i}].secretPrefix`, prefix.problem);
   }
   const policy: PolicyConfig = { roles, bindings, strict: policyYaml?.strict ?? false };
   const volumeSecrets: Config['volumeSecrets'] = [];
-  for (const [i, vs] of (file?.sections.volumeSecrets ?? []).entries()) {
+  const volumeSecretsYaml = section('volumeSecrets');
+  for (const [i, vs] of (volumeSecretsYaml.value ?? []).entries()) {
     try {
       volumeSecrets.push({ volumes: vs.volumes, secretPath: resolveSecretPath({ path: vs.tokenSecret, basePath: secretsBasePath }) });
     } catch (e) {
-      issues.add(inFile(`volumeSecrets[${i}].tokenSecret`), (e as Error).message);
+      issues.add(`${volumeSecretsYaml.name}: volumeSecrets[${i}].tokenSecret`, (e as Error).message);
     }
   }
 
@@ -164,6 +216,8 @@ export function loadConfig(input: LoadInput): LoadResult {
     adminListen: v.adminListen,
     embedded: v.embedded,
     configFile: configOption?.value,
+    fleetConfig: v.fleetConfig,
+    fleetConfigIntervalSec: v.fleetConfigInterval,
   };
   return { config: deepFreeze(config), problems: [], issues: [] };
 }
@@ -172,28 +226,57 @@ export function loadConfig(input: LoadInput): LoadResult {
 function readConfigFile(name: string, from: string, abs: (p: string) => string, issues: Issues): ConfigFile | undefined {
   const text = readFileText(abs(name), from, issues, 'config');
   if (text === undefined) return undefined;
-  let doc: unknown;
-  try {
-    doc = parseYaml(text) ?? {};
-  } catch (e) {
-    issues.add(name, `not valid YAML (${(e as Error).message.split('\n')[0]})`, 'config');
-    return undefined;
-  }
-  const parsed = yamlSchema.safeParse(doc);
-  if (!parsed.success) for (const p of zodProblems(`${name}: `, parsed.error)) issues.note(p);
-  const raw = isPlainObject(doc) ? doc : {};
+  const raw = parseDocument(name, text, yamlSchema, issues, 'config');
+  if (raw === undefined) return undefined;
   const values = new Map<string, unknown>();
   for (const [k, val] of Object.entries(raw)) if (k !== 'dcos') values.set(k, val);
   // The dcos: section's settings are read as the environment is, under `dcos.<NAME>`.
   for (const [k, val] of Object.entries(isPlainObject(raw.dcos) ? raw.dcos : {})) {
     if (['string', 'number', 'boolean'].includes(typeof val)) values.set(`dcos.${k}`, val);
   }
-  // A section with a problem is left out (its problem is reported); the others still count.
-  const section = <K extends keyof ConfigFile['sections']>(key: K): ConfigFile['sections'][K] => {
+  return { name, values, sections: sectionsOf(raw) };
+}
+
+/** The fleet document's part of the YAML file's schema: the same checks, section by section. */
+const fleetSchema = z.object(Object.fromEntries(FLEET_SECTIONS.map((k) => [k, yamlSchema.shape[k]])));
+
+/** The fleet document, read as the YAML file is (YAML or JSON, the same schema); any other key is refused. */
+function readFleetDocument(doc: FleetDocument, issues: Issues): Sections | undefined {
+  const raw = parseDocument(doc.name, doc.text, fleetSchema, issues, 'fleetConfig');
+  if (raw === undefined) return undefined;
+  const allowed: readonly string[] = FLEET_SECTIONS;
+  for (const key of Object.keys(raw).filter((k) => !allowed.includes(k))) {
+    issues.add(
+      `${doc.name}: ${key}`,
+      `the fleet document holds only ${FLEET_SECTIONS.join(', ')}; set the other settings on each agent (flags, environment or the YAML file)`,
+      'fleetConfig',
+    );
+  }
+  return sectionsOf(raw);
+}
+
+/** A YAML (or JSON) text checked against `schema`, each problem named `<name>: key`; undefined when it does not parse. */
+function parseDocument(name: string, text: string, schema: z.ZodType, issues: Issues, key: OptionKey): Record<string, unknown> | undefined {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text) ?? {};
+  } catch (e) {
+    // The first line only: the next ones quote the text, which may hold a secret.
+    issues.add(name, `not valid YAML (${(e as Error).message.split('\n')[0]})`, key);
+    return undefined;
+  }
+  const parsed = schema.safeParse(doc);
+  if (!parsed.success) for (const p of zodProblems(`${name}: `, parsed.error)) issues.note(p);
+  return isPlainObject(doc) ? doc : {};
+}
+
+/** A section with a problem is left out (its problem is reported); the others still count. */
+function sectionsOf(raw: Record<string, unknown>): Sections {
+  const section = <K extends keyof Sections>(key: K): Sections[K] => {
     const r = yamlSchema.shape[key].safeParse(raw[key]);
-    return r.success ? (r.data as ConfigFile['sections'][K]) : undefined;
+    return r.success ? (r.data as Sections[K]) : undefined;
   };
-  return { name, values, sections: { issuers: section('issuers'), policy: section('policy'), volumeSecrets: section('volumeSecrets') } };
+  return { issuers: section('issuers'), policy: section('policy'), volumeSecrets: section('volumeSecrets') };
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -223,4 +306,10 @@ export function bindingPrefix(raw: string, basePath: string | undefined): string
     };
   }
   return `${base}/${prefix}`;
+}
+
+/** Whether one secret folder holds the other (whole segments). */
+function overlaps(a: string, b: string): boolean {
+  if (a === b) return true;
+  return a.startsWith(`${b}/`) || b.startsWith(`${a}/`);
 }

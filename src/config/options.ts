@@ -177,6 +177,22 @@ const TABLE = {
     description:
       'with the DC/OS store: the Secret Store folder where each -o token_secret reference is recorded for every agent (none: only this agent remembers)',
   }),
+  fleetConfig: serve({
+    flag: '--fleet-config <path>',
+    env: ['PXD_AUTH_FLEET_CONFIG'],
+    kind: 'string',
+    type: text().transform(basePath).optional(),
+    defaultText: '(none: the YAML file only)',
+    description:
+      "with the DC/OS store: the Secret Store path of the fleet document, whose policy, issuers and volumeSecrets replace the YAML file's on every agent; read at start and every --fleet-config-interval",
+  }),
+  fleetConfigInterval: serve({
+    flag: '--fleet-config-interval <seconds>',
+    env: ['PXD_AUTH_FLEET_CONFIG_INTERVAL'],
+    kind: 'int',
+    type: whole().min(1, 'must be between 1 and 86400 seconds').max(86_400, 'must be between 1 and 86400 seconds').default(60),
+    description: 'how often the fleet document is read again, ±10 % at random so that agents do not all read in the same second',
+  }),
   stateDir: serve({
     flag: '--state-dir <dir>',
     env: ['PXD_AUTH_STATE_DIR'],

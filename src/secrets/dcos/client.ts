@@ -311,6 +311,63 @@ export class DcosClient {
     });
   }
 
+  /**
+   * A document the proxy reads whole (the fleet configuration): a text secret (`--value`, JSON
+   * `value`) or a binary one (`-f <file>`, raw bytes), either way UTF-8 text; `absent` on a 404.
+   */
+  async getDocument(path: string, authToken: string, signal?: AbortSignal): Promise<RecordReply<'value' | 'absent'>> {
+    const notText = (why: string) =>
+      new ProxyError('SECRET_NOT_TEXT', `the document ${path} in the DC/OS Secret Store at ${this.url} ${why}`, { secretPath: path });
+    return this.#forbiddenToRead(path, () =>
+      this.#record(
+        'GET',
+        path,
+        authToken,
+        signal,
+        async (res) => {
+          if (res.statusCode === 404) return { kind: 'absent' };
+          if (res.statusCode !== 200) return undefined;
+          const buf = await readLimited(res.body, MAX_SECRET_BYTES);
+          if (!buf) throw notText('is larger than 1 MiB');
+          const type = mediaType(res.headers['content-type']);
+          if (type === 'application/octet-stream') {
+            try {
+              return { kind: 'value', value: new TextDecoder('utf-8', { fatal: true }).decode(buf) };
+            } catch {
+              throw notText('is binary data, not UTF-8 text');
+            }
+          }
+          let doc: unknown;
+          try {
+            doc = JSON.parse(buf.toString('utf8'));
+          } catch {
+            doc = undefined;
+          }
+          const value = typeof doc === 'object' && doc !== null ? (doc as { value?: unknown }).value : undefined;
+          if (typeof value !== 'string') throw notText('holds no text value');
+          return { kind: 'value', value };
+        },
+        undefined,
+        '*/*',
+      ),
+    );
+  }
+
+  /** A document the proxy only reads: the grant to name is `read` on it alone, never `full` on its folder. */
+  async #forbiddenToRead<T>(path: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (e) {
+      if (!isProxyError(e) || e.code !== 'SECRET_FORBIDDEN') throw e;
+      const perm = `dcos:secrets:default:/${path} read`;
+      throw new ProxyError(
+        'SECRET_FORBIDDEN',
+        `account ${this.uid} may not read ${path}: grant ${perm} (dcos security org users grant ${this.uid} 'dcos:secrets:default:/${path}' read)`,
+        { secretPath: path, uid: this.uid, status: 403, permission: perm },
+      );
+    }
+  }
+
   /** PUT creates; an existing record is left as it is (409: `exists`). */
   async createRecord(path: string, value: string, authToken: string, signal?: AbortSignal): Promise<RecordReply<'created' | 'exists'>> {
     return this.#record(
@@ -342,12 +399,13 @@ export class DcosClient {
     signal: AbortSignal | undefined,
     known: (res: Dispatcher.ResponseData) => Promise<{ kind: K; value?: string } | undefined>,
     body?: string,
+    accept = 'application/json',
   ): Promise<RecordReply<K>> {
     const url = `${this.url}/secrets/v1/secret/default/${secretUrlPath(path)}`;
     const verb = method === 'GET' ? 'reading' : method === 'PUT' ? 'creating' : 'deleting';
     const action = method === 'GET' ? 'read' : method === 'PUT' ? 'create' : 'delete';
     const op: Operation = { what: `${verb} record ${path}`, origin: this.url, secretPath: path };
-    const headers: Record<string, string> = { authorization: `token=${authToken}`, accept: 'application/json' };
+    const headers: Record<string, string> = { authorization: `token=${authToken}`, accept };
     if (body !== undefined) headers['content-type'] = 'application/json';
     return this.#exchange(
       op,

@@ -244,6 +244,18 @@ export class DcosSecretStore implements SecretStore {
     }
   }
 
+  /**
+   * A document read whole and never cached (the fleet configuration: a change must be seen at the next
+   * read, and a failure must not serve an old text as new): its text, or undefined when there is none.
+   */
+  async readDocument(path: string, signal?: AbortSignal): Promise<string | undefined> {
+    if (this.#closed) throw new ProxyError('SECRET_STORE_UNAVAILABLE', 'the DC/OS secret store is closed', { secretPath: path });
+    const budget = AbortSignal.timeout(this.config.readBudgetSec * 1000);
+    const s = signal ? AbortSignal.any([signal, budget]) : budget;
+    const reply = await this.#authorized(`reading document ${path}`, path, (token) => this.client.getDocument(path, token, s), s);
+    return reply.kind === 'absent' ? undefined : reply.value;
+  }
+
   /** Create a record unless one exists; `exists` leaves the existing one as it is. */
   async createRecord(path: string, value: string, signal?: AbortSignal): Promise<'created' | 'exists'> {
     const reply = await this.#authorized(

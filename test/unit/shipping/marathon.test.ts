@@ -107,6 +107,8 @@ describe(FILE, () => {
     const space = app.id.replace(/^\//, '');
     for (const s of Object.values(app.secrets)) expect(s.source.startsWith(`${space}/`), s.source).toBe(true);
     expect(app.env.DCOS_SECRETS_BASE_PATH).toBe('pwx/secrets');
+    // Every agent of the fleet reads the same policy document (docs/configuration.md#the-fleet-document).
+    expect(app.env.PXD_AUTH_FLEET_CONFIG).toBe('pxd-auth-proxy/fleet');
     // Secret values never sit in the app definition.
     for (const k of ['PORTWORX_AUTH_JWT_SHAREDSECRET', 'OPENSTORAGE_AUTH_SHAREDSECRET', 'DCOS_SECRETS_PASSWORD']) {
       expect(typeof app.env[k] === 'string', k).toBe(false);

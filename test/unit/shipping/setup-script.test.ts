@@ -69,6 +69,7 @@ describe(SCRIPT, () => {
       `security secrets create-sa-secret --strict ${keys}/private-key.pem pxd-auth-proxy ${secretOf('DCOS_SERVICE_ACCOUNT_CREDENTIAL')}`,
       'security org users grant pxd-auth-proxy dcos:secrets:default:/pwx/secrets/* read',
       'security org users grant pxd-auth-proxy dcos:secrets:default:/pxd-auth-proxy/volumes/* full',
+      'security org users grant pxd-auth-proxy dcos:secrets:default:/pxd-auth-proxy/fleet read',
       `security secrets create --value=a-shared-secret-for-the-test ${secretOf('PORTWORX_AUTH_JWT_SHAREDSECRET')}`,
     ]);
     // The private key is written under umask 077.
@@ -113,7 +114,7 @@ describe(SCRIPT, () => {
   });
 
   it('grants nothing on a references folder with REFERENCES_PATH=none', () => {
-    const r = run('norefs', { REFERENCES_PATH: 'none' });
+    const r = run('norefs', { REFERENCES_PATH: 'none', FLEET_CONFIG: 'none' });
     expect(r.status, r.stderr).toBe(0);
     expect(r.calls.filter((c) => c.includes(' grant '))).toEqual([
       'security org users grant pxd-auth-proxy dcos:secrets:default:/pwx/secrets/* read',
