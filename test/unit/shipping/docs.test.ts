@@ -112,3 +112,22 @@ describe('docs links', () => {
     expect(md).toContain('(marathon/app-ucr.json)');
   });
 });
+
+describe('docker commands shown in the docs', () => {
+  it('every --mount type=volume names its target (docker refuses it otherwise: "target is required")', () => {
+    const files = [
+      'README.md',
+      ...readdirSync(repoPath('docs'))
+        .filter((f) => f.endsWith('.md'))
+        .map((f) => `docs/${f}`),
+    ];
+    const missing: string[] = [];
+    for (const f of files) {
+      for (const m of readRepo(f).matchAll(/--mount[ =](\S+)/g)) {
+        const spec = m[1]!;
+        if (/(^|,)type=volume(,|$)/.test(spec) && !/(^|,)(target|destination|dst)=/.test(spec)) missing.push(`${f}: ${spec}`);
+      }
+    }
+    expect(missing).toEqual([]);
+  });
+});
