@@ -12,8 +12,7 @@ program
     'A Docker volume plugin (driver name pxd-auth) in front of Portworx pxd: resolves token_secret references, ' +
       'verifies tokens and policy, and forwards to pxd with the token where pxd expects it.',
   )
-  .version('0.1.0')
-  .showHelpAfterError();
+  .version('0.1.0');
 
 /** Every option that has a flag, with its environment names and default in the help text, from the one option table. */
 function addServeOptions(cmd: Command): Command {
@@ -55,6 +54,19 @@ addServeOptions(
   process.stdout.write(failed ? `\n${failed} check(s) failed\n` : '\nall checks passed\n');
   process.exitCode = failed ? 1 : 0;
 });
+
+/**
+ * After a usage mistake: commander's message (with its "Did you mean" suggestion), then one line on
+ * where the help is, not the help itself (about 100 lines that push the message off the screen).
+ */
+function pointToHelp(cmd: Command, words: string[]): void {
+  // `serve` is the default command: its options are in the top-level help, where it is usually not named.
+  const shown = cmd === serve ? [] : words;
+  cmd.showSuggestionAfterError(true);
+  cmd.showHelpAfterError(`Run '${[program.name(), ...shown, '--help'].join(' ')}' for the options.`);
+  for (const sub of cmd.commands) pointToHelp(sub, [...words, sub.name()]);
+}
+pointToHelp(program, []);
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`pxd-auth-proxy: ${(e as Error).message}\n`);

@@ -1,12 +1,55 @@
 import { promises as fsp } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { option } from '../config/options.js';
+import type { SecretStore } from '../secrets/types.js';
 import { generateToken, parseAuthConfig, parseDuration } from '../tokens/generate.js';
 import { createSecretStore } from '../app.js';
 import { silentLogger } from '../audit/logger.js';
 import { StateStore } from '../state/store.js';
 import { resolveConfig } from './serve.js';
 import { checkToken } from './token-check.js';
+
+/** What went wrong with a file an option names, in words (not a raw `ENOENT: no such file or directory, open ...`). */
+function fileProblem(e: unknown, writing = false): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return writing ? 'its folder does not exist' : 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'is a folder, not a file';
+  if (code === 'ENOTDIR') return 'a part of the path is not a folder';
+  return (e as Error).message;
+}
+
+/** Read the file an option names; a failure names the option. */
+async function readOptionFile(flag: string, file: string): Promise<string> {
+  try {
+    return await fsp.readFile(file, 'utf8');
+  } catch (e) {
+    throw new Error(`${flag} ${file}: ${fileProblem(e)}`);
+  }
+}
+
+/**
+ * `token check --token` reads no secret: the secret store's settings (and the DC/OS login they need)
+ * are not asked for. The loader always builds a store, so it is given a file store that is never
+ * opened; the DC/OS settings are then ignored, as they are for any file store. The fleet document is
+ * not read by `token check` at all, and is only allowed with the DC/OS store: its environment
+ * setting is left out too.
+ */
+function withoutSecretStore(flags: Record<string, unknown>): { flags: Record<string, unknown>; env: NodeJS.ProcessEnv } {
+  const env = { ...process.env };
+  for (const name of option('fleetConfig').env) delete env[name];
+  return { flags: { ...flags, secrets: `file:${os.tmpdir()}`, fleetConfig: undefined }, env };
+}
+
+/** The store `token check --token` runs with: nothing reads it. */
+const NO_SECRET_STORE: SecretStore = {
+  description: '(none: the token was given with --token)',
+  read: () => Promise.reject(new Error('token check --token reads no secret')),
+  ready: () => Promise.resolve(true),
+  close: () => Promise.resolve(),
+};
 
 export function registerTokenCommands(program: Command, addServeOptions: (c: Command) => Command): void {
   const token = program.command('token').description('make and check tokens');
@@ -26,7 +69,7 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
     .option('--token-duration <d>', 'lifetime, ^[0-9]+(s|m|h|d|y)$ (d = 24h, y = 365d)', '1d')
     .option('--output <file>', 'write the token to this file (mode 0600) instead of stdout')
     .action(async (o: Record<string, string | undefined>) => {
-      const claims = parseAuthConfig(await fsp.readFile(o.authConfig!, 'utf8'));
+      const claims = parseAuthConfig(await readOptionFile('--auth-config', o.authConfig!));
       const durationSec = parseDuration(o.tokenDuration!);
       const env = process.env;
       const shared =
@@ -42,13 +85,16 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
         );
       }
       const key = o.rsaPrivateKeyfile
-        ? { rsaPrivateKeyPem: await fsp.readFile(o.rsaPrivateKeyfile, 'utf8') }
+        ? { rsaPrivateKeyPem: await readOptionFile('--rsa-private-keyfile', o.rsaPrivateKeyfile) }
         : o.ecdsaPrivateKeyfile
-          ? { ecdsaPrivateKeyPem: await fsp.readFile(o.ecdsaPrivateKeyfile, 'utf8') }
+          ? { ecdsaPrivateKeyPem: await readOptionFile('--ecdsa-private-keyfile', o.ecdsaPrivateKeyfile) }
           : { sharedSecret: shared! };
       const jwt = await generateToken({ claims, issuer: o.issuer!, key, durationSec });
-      if (o.output) await fsp.writeFile(o.output, jwt + '\n', { mode: 0o600 });
-      else process.stdout.write(jwt + '\n');
+      if (o.output) {
+        await fsp.writeFile(o.output, jwt + '\n', { mode: 0o600 }).catch((e: unknown) => {
+          throw new Error(`--output ${o.output}: ${fileProblem(e, true)}`);
+        });
+      } else process.stdout.write(jwt + '\n');
     });
 
   const check = token
@@ -63,12 +109,16 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
     if (sources.length !== 1) throw new Error('give exactly one of --token, --secret, --volume');
     const op = String(o.op);
     if (op !== 'create' && op !== 'mount' && op !== 'remove') throw new Error('--op must be create, mount or remove');
-    const { config, problems } = await resolveConfig(o);
+    // A raw token needs the issuers and the policy, not the secret store (nor the state file).
+    const tokenOnly = o.token !== undefined;
+    const given = tokenOnly ? withoutSecretStore(o) : { flags: o, env: process.env };
+    const { config, problems } = await resolveConfig(given.flags, given.env);
     if (!config) throw new Error(`the configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    const secrets = createSecretStore(config, silentLogger());
-    const { store: state } = await StateStore.open(path.join(config.stateDir, 'state.json')).catch(() => ({
-      store: { get: () => undefined } as unknown as StateStore,
-    }));
+    const secrets = tokenOnly ? NO_SECRET_STORE : createSecretStore(config, silentLogger());
+    const noState = { get: () => undefined } as unknown as StateStore;
+    const { store: state } = tokenOnly
+      ? { store: noState }
+      : await StateStore.open(path.join(config.stateDir, 'state.json')).catch(() => ({ store: noState }));
     try {
       const { allowed, steps } = await checkToken({
         config,
