@@ -67,11 +67,15 @@ export class ProxyMetrics {
     gauge('pxd_auth_secret_cache_hits', 'Secret cache hits since start', () => s?.()?.hits);
     gauge('pxd_auth_secret_cache_misses', 'Secret cache misses (store reads) since start', () => s?.()?.misses);
     gauge('pxd_auth_secret_cache_stale', 'Cached tokens served while the secret store was failing', () => s?.()?.stale);
-    gauge('pxd_auth_secret_store_logins', 'Logins to the secret store since start', () => s?.()?.logins);
-    gauge('pxd_auth_secret_store_login_failures', 'Failed logins to the secret store since start', () => s?.()?.loginFailures);
+    gauge('pxd_auth_secret_store_logins', 'Successful logins to the secret store since start', () => s?.()?.logins);
+    gauge(
+      'pxd_auth_secret_store_login_failures',
+      'Failed logins to the secret store since start (and fresh tokens it refused at once)',
+      () => s?.()?.loginFailures,
+    );
     gauge(
       'pxd_auth_cached_token_soonest_expiry_seconds',
-      'Unix time of the soonest exp among cached secret tokens (0 when none)',
+      'Unix time (s) of the soonest exp among cached secret tokens (0 when none)',
       () => s?.()?.soonestExpiry,
     );
     // Label children are looked up once per label set: prom-client hashes the labels on every call otherwise.

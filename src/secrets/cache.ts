@@ -192,6 +192,17 @@ export class SecretCache {
     return { ...this.#stats, size: this.#entries.size };
   }
 
+  /** The soonest expiry (ms since epoch) among the values held that have one and have not passed it. */
+  soonestExpiryMs(): number | undefined {
+    const now = this.#now();
+    let soonest: number | undefined;
+    for (const entry of this.#entries.values()) {
+      const exp = this.#expiryOf(entry.value);
+      if (exp !== undefined && exp > now && (soonest === undefined || exp < soonest)) soonest = exp;
+    }
+    return soonest;
+  }
+
   clear(): void {
     this.#flights.clear();
     this.#entries.clear();

@@ -92,7 +92,12 @@ export interface DcosAuthStatus {
   lastLoginAt?: number;
   /** Set while refused credentials fail fast. */
   failingUntil?: number;
+  /** Login attempts since start (every POST to the login endpoint). */
   logins: number;
+  /** Logins that got a token. */
+  loginsOk: number;
+  /** Logins that failed (refused credentials, DC/OS unreachable or failing), and fresh tokens refused at once. */
+  loginFailures: number;
 }
 
 export class DcosAuth {
@@ -113,6 +118,8 @@ export class DcosAuth {
   /** Sequence guard: a login's result is applied only if no later one was applied (or close() happened). */
   #appliedSeq = 0;
   #logins = 0;
+  #loginsOk = 0;
+  #loginFailures = 0;
   #closed = false;
 
   constructor(options: DcosAuthOptions) {
@@ -163,6 +170,7 @@ export class DcosAuth {
       this.#clearTimer();
     }
     const now = this.#now();
+    this.#loginFailures++;
     this.#failure = { error, at: now, until: now + this.#backoffMs };
     this.#log.error(
       { uid: this.uid, url: this.#loginUrl, code: error.code, status: error.details['status'], retryInMs: this.#backoffMs },
@@ -198,6 +206,8 @@ export class DcosAuth {
       ...(cur ? { lastLoginAt: cur.obtainedAt } : {}),
       ...(this.#failure && now < this.#failure.until ? { failingUntil: this.#failure.until } : {}),
       logins: this.#logins,
+      loginsOk: this.#loginsOk,
+      loginFailures: this.#loginFailures,
     };
   }
 
@@ -254,6 +264,7 @@ export class DcosAuth {
     } catch (e) {
       const err = asProxyError(e, 'SECRET_STORE_LOGIN_FAILED');
       const now = this.#now();
+      this.#loginFailures++;
       if (err.code === 'SECRET_STORE_LOGIN_FAILED') {
         // Refused credentials do not fix themselves: remember, fail fast, try again after the backoff.
         this.#failure = { error: err, at: now, until: now + this.#backoffMs };
@@ -267,6 +278,7 @@ export class DcosAuth {
       throw err;
     }
     const now = this.#now();
+    this.#loginsOk++;
     if (seq > this.#appliedSeq) {
       this.#appliedSeq = seq;
       this.#failure = undefined;

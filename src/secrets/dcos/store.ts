@@ -6,7 +6,7 @@ import type { Dispatcher } from 'undici';
 import { ProxyError } from '../../errors.js';
 import { SingleFlight } from '../../lib/single-flight.js';
 import { SecretCache, type SecretCacheStats } from '../cache.js';
-import type { SecretRead, SecretStore } from '../types.js';
+import type { SecretRead, SecretStore, SecretStoreStats } from '../types.js';
 import { DcosClient } from './client.js';
 import { describeDcosConfig, type DcosConfig } from './config.js';
 import { silentLogger, type DcosLogger } from './log.js';
@@ -152,8 +152,16 @@ export class DcosSecretStore implements SecretStore {
     this.#cache.invalidate(path);
   }
 
-  stats(): SecretCacheStats {
-    return this.#cache.stats();
+  /** The cache's counters, the logins (successful and failed) and the soonest exp (Unix s) among cached tokens. */
+  stats(): SecretCacheStats & SecretStoreStats {
+    const { loginsOk, loginFailures } = this.auth.status();
+    const soonest = this.#cache.soonestExpiryMs();
+    return {
+      ...this.#cache.stats(),
+      logins: loginsOk,
+      loginFailures,
+      ...(soonest !== undefined ? { soonestExpiry: Math.floor(soonest / 1000) } : {}),
+    };
   }
 
   /** Whether login works (reused for a few seconds; never throws). During an outage it tries a fresh login. */
