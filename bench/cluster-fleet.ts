@@ -6,13 +6,21 @@
  *   - N agents, each a RunningProxy (src/app.ts) started as `serve` starts one: the configuration
  *     loaded from a YAML file shaped like plugin/pxd-auth-proxy.yaml and the service account from the
  *     environment, its own plugin socket and state folder; it logs in to DC/OS as it starts;
- *   - on each agent a small steady stream of Docker calls (Mount then Unmount of one of its volumes),
- *     at jittered intervals, each on a fresh connection as dvdcli makes them.
+ *   - on each agent a small steady stream of Docker calls (dvdcli's: Get, Mount and Unmount of one of
+ *     its volumes by its bare name, no mount ID), at jittered intervals, each on a fresh connection as
+ *     dvdcli makes them.
  *
  * Volumes and secrets: T tenants, each with a token in the Secret Store under the base path
  * (pwx/secrets/cluster/tenant-NN); V volumes, volume v belonging to tenant v mod T and created once,
- * through another agent than most of those that mount it. Every agent mounts a few volumes, each of
- * another tenant, so every agent reads that many secrets per cache TTL.
+ * with `-o token_secret=cluster/tenant-NN`, through another agent than most of those that mount it: the
+ * proxy records the reference in the volume reference registry (pxd-auth-proxy/volumes/<volume> in
+ * the Secret Store), and every other agent finds it there. Every agent mounts a few volumes, each of
+ * another tenant, so every agent reads that many registry records and that many secrets per cache TTL.
+ *
+ * Each agent's DC/OS store is built here as `serve` builds it (createDcosSecretStore, same
+ * configuration and logger) and handed to RunningProxy.start(), which then leaves the start-up login
+ * to us: the fleet calls warm() right after start(), as start() would, and notes when warm()'s jittered
+ * login fires (see Agent.warmAt), so that a login can be told apart from one a request forced.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,6 +30,7 @@ import type { Logger } from 'pino';
 import { RunningProxy } from '../src/app.js';
 import { createLogger } from '../src/audit/logger.js';
 import { loadConfig } from '../src/config/load.js';
+import { DEFAULT_REFERENCES_FOLDER, WARM_JITTER_MS, createDcosSecretStore } from '../src/secrets/dcos/index.js';
 import { startDcosDouble, type DcosDouble } from '../test/doubles/dcos/server.js';
 import { makeRsaKeyPair, makeTestPki, type TestPki } from '../test/doubles/dcos/pki.js';
 import { startPxdDouble, type PxdDouble } from '../test/doubles/pxd/server.js';
@@ -32,6 +41,8 @@ const SA = 'pxd-auth-cluster';
 /** Under the base path (pwx/secrets): token_secret=cluster/tenant-03 reads pwx/secrets/cluster/tenant-03. */
 const TENANT_SECRET = (k: number): string => `cluster/tenant-${String(k).padStart(2, '0')}`;
 const VOLUME = (v: number): string => `cvol${String(v).padStart(3, '0')}`;
+/** Where the proxy records -o token_secret references (its default, --references-path). */
+export const REGISTRY_FOLDER = DEFAULT_REFERENCES_FOLDER;
 
 export interface FleetOptions {
   dir: string;
@@ -48,11 +59,15 @@ export interface FleetOptions {
   /** Mean time between two Mounts on one agent (each interval drawn from 0.5× to 1.5× of it). */
   mountEveryMs: number;
   /**
-   * How agents name volumes. `inline`: `token_secret=cluster/tenant-03,name=cvol007`, which a fresh
-   * agent resolves with one secret read. `bare` (`cvol007`): a volume created on another agent, which
-   * a fresh agent can only resolve through the volume reference registry (not there yet).
+   * How agents name volumes. `bare` (`cvol007`), as Marathon's dvdi/token_secret and dvdcli have it:
+   * created once with `-o token_secret=cluster/tenant-03`, then mounted by its bare name (Get, then
+   * Mount with no ID), which a fresh agent resolves with one registry read and one secret read.
+   * `inline`: `token_secret=cluster/tenant-03,name=cvol007` in every call (Mount with a dockerd ID),
+   * one secret read and no registry.
    */
   names: 'inline' | 'bare';
+  /** Longest random delay of each agent's start-up login (default: the shipped WARM_JITTER_MS, 10 s). */
+  warmJitterMs?: number;
 }
 
 export interface Volume {
@@ -73,6 +88,20 @@ export interface Agent {
   /** Streams skip their turn while an agent is down (being restarted). */
   up: boolean;
   inflight: Promise<void> | undefined;
+  /** performance.now() of the last start(). */
+  startedAt: number;
+  /** When the start-up login of warm() fired after the last start() (undefined: not yet). */
+  warmAt: number | undefined;
+  /** When the first Mount after the last start() was sent (undefined: none yet). */
+  firstMountAt: number | undefined;
+}
+
+/** Why an agent logged in after a start: its own warm() (jittered), or a request that needed DC/OS first. */
+export interface LoginCause {
+  agent: number;
+  cause: 'warm' | 'request';
+  /** performance.now() when the login was asked for: warm()'s moment or the first Mount's. */
+  t: number;
 }
 
 export interface CallRecord {
@@ -83,17 +112,32 @@ export interface CallRecord {
 }
 
 /**
- * The Name agents send for a volume.
- *
- * REGISTRY (issue 14, next step): bare names go here. A volume is then created once with
- * `-o token_secret=...` on its owner agent, and every other agent mounts it by its bare name, which it
- * has never seen: its first Mount of it reads the registry in the DC/OS Secret Store (one read per
- * volume per agent, cached afterwards). Give the registry's path prefix to DcosMeter (bench/cluster.ts)
- * so those reads are counted apart from token reads.
+ * The Name agents send for a volume. Bare: created once with `-o token_secret=...` on its owner agent;
+ * every other agent mounts it by a name it has never seen, and its first Mount of it reads the registry
+ * in the DC/OS Secret Store (one read per volume per agent, cached for the secret cache TTL).
  */
 export function volumeName(vol: Pick<Volume, 'index' | 'tenant'>, names: FleetOptions['names']): string {
-  if (names === 'bare') throw new Error('bare volume names need the volume reference registry (issue 14): not in this tree yet');
+  if (names === 'bare') return VOLUME(vol.index);
   return `token_secret=${TENANT_SECRET(vol.tenant)},name=${VOLUME(vol.index)}`;
+}
+
+/** The registry record of a volume, as the DC/OS double keys its counters (decoded path). */
+export const registryPath = (vol: Pick<Volume, 'index'>): string => `${REGISTRY_FOLDER}/${VOLUME(vol.index)}`;
+/** The token secret of a volume's tenant, as the DC/OS double keys its counters. */
+export const secretPath = (vol: Pick<Volume, 'tenant'>): string => `pwx/secrets/${TENANT_SECRET(vol.tenant)}`;
+
+/** What a burst of Mounts on one agent cost (Fleet.burst()). */
+export interface BurstResult {
+  agent: number;
+  volumes: number;
+  mounts: number;
+  failed: number;
+  wallMs: number;
+  /** DC/OS GETs during the burst, per volume's registry record and per token secret (most for any one). */
+  registryReads: number;
+  registryReadsMaxPerVolume: number;
+  secretReads: number;
+  secretReadsMaxPerSecret: number;
 }
 
 /** dockerd's mount IDs: 64 lowercase hex characters. */
@@ -101,8 +145,10 @@ const mountId = (tag: string): string => createHash('sha256').update(tag).digest
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+type PluginReply = { Err?: string; Mountpoint?: string; Volume?: { Name?: string } };
+
 /** One plugin call as dvdcli makes it: a fresh connection, JSON body. */
-function call(socketPath: string, endpoint: string, body: unknown): Promise<{ Err?: string; Mountpoint?: string }> {
+function call(socketPath: string, endpoint: string, body: unknown): Promise<PluginReply> {
   const payload = JSON.stringify(body) + '\n';
   return new Promise((resolve, reject) => {
     const req = http.request(
@@ -119,7 +165,7 @@ function call(socketPath: string, endpoint: string, body: unknown): Promise<{ Er
         res.on('end', () => {
           const text = Buffer.concat(chunks).toString('utf8');
           try {
-            resolve(JSON.parse(text) as { Err?: string });
+            resolve(JSON.parse(text) as PluginReply);
           } catch {
             resolve({ Err: `HTTP ${res.statusCode}: ${text.slice(0, 200)}` });
           }
@@ -193,6 +239,9 @@ export class Fleet {
         proxy: undefined,
         up: false,
         inflight: undefined,
+        startedAt: 0,
+        warmAt: undefined,
+        firstMountAt: undefined,
       };
     });
   }
@@ -262,15 +311,51 @@ export class Fleet {
     return new Fleet(opts, dcos, pxd, pki, configFile, env);
   }
 
-  /** Start one agent as `serve` does: it listens, then logs in to DC/OS in the background. */
+  /**
+   * Start one agent as `serve` does: it listens, then logs in to DC/OS in the background, at a random
+   * moment within the start-up jitter (warm()), or at once if a request needs DC/OS before then.
+   */
   async start(a: Agent): Promise<void> {
     const { config, problems } = loadConfig({
       flags: { config: this.#configFile, socket: a.socket, stateDir: a.stateDir },
       env: this.#env,
     });
     if (!config) throw new Error(`agent ${a.index}: configuration refused: ${problems.join('; ')}`);
-    a.proxy = await RunningProxy.start(config, this.#logger.child({ agent: a.index }));
+    if (config.secrets.kind !== 'dcos') throw new Error(`agent ${a.index}: expected the DC/OS store`);
+    const logger = this.#logger.child({ agent: a.index });
+    // As createSecretStore() (src/app.ts) builds it, with the jitter this fleet runs with.
+    const store = createDcosSecretStore(config.secrets.dcos, logger.child({ component: 'dcos' }), {
+      warmJitterMs: this.opts.warmJitterMs ?? WARM_JITTER_MS,
+    });
+    // warm()'s timer calls ready() when it fires, and nothing else here does (no admin listener):
+    // note the moment, then do what ready() does.
+    const ready = store.ready.bind(store);
+    store.ready = () => {
+      a.warmAt ??= performance.now();
+      return ready();
+    };
+    a.warmAt = undefined;
+    a.firstMountAt = undefined;
+    a.startedAt = performance.now();
+    a.proxy = await RunningProxy.start(config, logger, { secrets: store });
+    // RunningProxy.start() warms the store it builds, not one it is given: do it here, as it would.
+    store.warm();
     a.up = true;
+  }
+
+  /**
+   * Why each agent logged in after its last start: warm() if its jittered login fired before the
+   * agent's first Mount (or with no Mount yet), else that Mount (the login is asked for at once).
+   * One login per agent: a fresh store logs in once, and nothing is revoked in between.
+   */
+  loginCauses(): LoginCause[] {
+    return this.agents.flatMap((a): LoginCause[] => {
+      const warm = a.warmAt;
+      const mount = a.firstMountAt;
+      if (warm === undefined && mount === undefined) return [];
+      if (mount === undefined || (warm !== undefined && warm <= mount)) return [{ agent: a.index, cause: 'warm', t: warm! }];
+      return [{ agent: a.index, cause: 'request', t: mount }];
+    });
   }
 
   async stop(a: Agent): Promise<void> {
@@ -294,8 +379,9 @@ export class Fleet {
   async createVolumes(): Promise<void> {
     for (const vol of this.volumes) {
       const owner = this.agents[vol.owner]!;
-      // REGISTRY: with bare names, create with `Opts: { token_secret: TENANT_SECRET(vol.tenant) }` instead.
-      const r = await call(owner.socket, 'VolumeDriver.Create', { Name: vol.name, Opts: null });
+      // Bare: `docker volume create -d pxd -o token_secret=cluster/tenant-03 cvol003`; the proxy records it.
+      const Opts = this.opts.names === 'bare' ? { token_secret: TENANT_SECRET(vol.tenant) } : null;
+      const r = await call(owner.socket, 'VolumeDriver.Create', { Name: vol.name, Opts });
       if (r.Err !== '') throw new Error(`Create ${vol.name} through agent ${owner.index}: ${r.Err}`);
     }
   }
@@ -329,26 +415,76 @@ export class Fleet {
     }
   }
 
-  /** Mount then Unmount, as a container's start and stop. Failures are counted, never thrown. */
-  async #cycle(a: Agent, vol: Volume): Promise<void> {
-    const ID = mountId(`agent-${a.index}-${vol.index}`);
-    const t0 = performance.now();
+  /**
+   * Mount then Unmount, as a container's start and stop. Bare names as dvdcli sends them: Get, then
+   * Mount and Unmount with no ID; inline names as dockerd: Mount and Unmount with an ID. The time
+   * recorded is the Mount's. Failures are counted, never thrown.
+   */
+  async #cycle(a: Agent, vol: Volume, record: CallRecord[] = this.mounts): Promise<void> {
+    const bare = this.opts.names === 'bare';
+    const ID = bare ? undefined : mountId(`agent-${a.index}-${vol.index}`);
+    let name = vol.name;
+    let t0 = performance.now();
     let ok = false;
+    const fail = (what: string): void => {
+      if (this.failures.length < 10) this.failures.push(`agent ${a.index} ${what}`);
+    };
     try {
-      const m = await call(a.socket, 'VolumeDriver.Mount', { Name: vol.name, ID });
+      if (bare) {
+        const g = await call(a.socket, 'VolumeDriver.Get', { Name: name });
+        if (g.Err !== '') throw new Error(`Get: ${g.Err}`);
+        name = g.Volume?.Name ?? name;
+      }
+      t0 = performance.now();
+      a.firstMountAt ??= t0;
+      const m = await call(a.socket, 'VolumeDriver.Mount', ID ? { Name: name, ID } : { Name: name });
       ok = m.Err === '' && typeof m.Mountpoint === 'string';
-      if (!ok && this.failures.length < 10) this.failures.push(`agent ${a.index} Mount ${vol.name}: ${m.Err}`);
+      if (!ok) fail(`Mount ${name}: ${m.Err}`);
       if (ok) {
-        const u = await call(a.socket, 'VolumeDriver.Unmount', { Name: vol.name, ID });
-        if (u.Err !== '' && this.failures.length < 10) this.failures.push(`agent ${a.index} Unmount ${vol.name}: ${u.Err}`);
+        const u = await call(a.socket, 'VolumeDriver.Unmount', ID ? { Name: name, ID } : { Name: name });
+        if (u.Err !== '') fail(`Unmount ${name}: ${u.Err}`);
       }
     } catch (e) {
-      if (this.failures.length < 10) this.failures.push(`agent ${a.index} Mount ${vol.name}: ${(e as Error).message}`);
+      fail(`Mount ${vol.name}: ${(e as Error).message}`);
     }
     const t = performance.now();
-    this.mounts.push({ t, ms: t - t0, ok });
+    record.push({ t, ms: t - t0, ok });
     // The pxd double keeps every request it served; the bench needs none of them.
     if (this.pxd.requests.length > 10_000) this.pxd.requests.splice(0, this.pxd.requests.length - 1_000);
+  }
+
+  /**
+   * `perVolume` cycles of each of an agent's volumes, all at once, each on its own connection: what
+   * a fresh agent asks DC/OS when a burst of containers starts on it. Judged by the DC/OS double's own
+   * counters: GETs per registry record and per token secret.
+   */
+  async burst(a: Agent, perVolume: number): Promise<BurstResult> {
+    const gets = this.dcos.counters.secretGets;
+    const count = (paths: string[]): number[] => paths.map((p) => gets.get(p) ?? 0);
+    const registry = a.volumes.map(registryPath);
+    const secrets = [...new Set(a.volumes.map(secretPath))];
+    const r0 = count(registry);
+    const s0 = count(secrets);
+    const failuresBefore = this.failures.length;
+    const record: CallRecord[] = [];
+    const t0 = performance.now();
+    await Promise.all(a.volumes.flatMap((vol) => Array.from({ length: perVolume }, () => this.#cycle(a, vol, record))));
+    const wallMs = performance.now() - t0;
+    const dr = count(registry).map((n, i) => n - r0[i]!);
+    const ds = count(secrets).map((n, i) => n - s0[i]!);
+    if (this.failures.length > failuresBefore)
+      throw new Error(`burst on agent ${a.index}: ${this.failures.slice(failuresBefore).join(' | ')}`);
+    return {
+      agent: a.index,
+      volumes: a.volumes.length,
+      mounts: record.length,
+      failed: record.filter((m) => !m.ok).length,
+      wallMs: Math.round(wallMs),
+      registryReads: dr.reduce((x, y) => x + y, 0),
+      registryReadsMaxPerVolume: Math.max(0, ...dr),
+      secretReads: ds.reduce((x, y) => x + y, 0),
+      secretReadsMaxPerSecret: Math.max(0, ...ds),
+    };
   }
 
   async close(): Promise<void> {

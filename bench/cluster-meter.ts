@@ -12,10 +12,12 @@ const LOGIN_PATH = '/acs/api/v1/auth/login';
 const SECRET_PREFIX = '/secrets/v1/secret/default/';
 
 /**
- * `registry`: reads of the volume reference registry (a later step of issue 14 keeps it in the Secret
- * Store). Counted apart once its path prefix is given to the meter; until then there are none.
+ * `registry`: reads (GET) of the volume reference registry, the records the proxy keeps in the Secret
+ * Store (`pxd-auth-proxy/volumes/<volume>`); `registryWrite`: its records created (PUT, at Create) and
+ * deleted (DELETE, at Remove). Counted apart once the registry's path prefix is given to the meter;
+ * without it they count as secret reads and `other`.
  */
-export type DcosKind = 'login' | 'secret' | 'registry' | 'other';
+export type DcosKind = 'login' | 'secret' | 'registry' | 'registryWrite' | 'other';
 
 export interface DcosHit {
   /** performance.now() when the request reached the double. */
@@ -27,7 +29,10 @@ export interface DcosCounts {
   requests: number;
   logins: number;
   secretReads: number;
+  /** Reads of the volume reference registry (each agent's first meeting with a volume, then once per TTL). */
   registryReads: number;
+  /** Registry records created or deleted (Create, Remove). */
+  registryWrites: number;
   other: number;
 }
 
@@ -45,20 +50,23 @@ export interface DcosWindow extends DcosCounts {
   /** When that busiest second began, seconds after the window's start. */
   peakAtSec: number;
   secretReadsPeakPerSecond: number;
+  registryReadsPeakPerSecond: number;
   /** The most logins in any 1-second interval, and their share of the window's logins. */
   loginsBusiestSecond: number;
   loginsBusiestShare: number;
   /** First to last login, and the shortest interval holding 90 % of them (seconds). */
   loginSpreadSec: { firstToLast: number; shortest90: number };
-  /** Per whole second since the window's start. */
-  timeline: { logins: number[]; secretReads: number[]; other: number[] };
+  /** Per whole second since the window's start (`other` includes registry writes). */
+  timeline: { logins: number[]; secretReads: number[]; registryReads: number[]; other: number[] };
 }
 
-export function classify(url: string, registryPrefix?: string): DcosKind {
+/** `registryPrefix`: the registry's folder under the Secret Store, with its trailing slash (`pxd-auth-proxy/volumes/`). */
+export function classify(method: string, url: string, registryPrefix?: string): DcosKind {
   const p = url.split('?')[0]!;
   if (p === LOGIN_PATH) return 'login';
-  if (registryPrefix !== undefined && p.startsWith(`${SECRET_PREFIX}${registryPrefix}`)) return 'registry';
-  if (p.startsWith(SECRET_PREFIX)) return 'secret';
+  if (registryPrefix !== undefined && p.startsWith(`${SECRET_PREFIX}${registryPrefix}`))
+    return method === 'GET' ? 'registry' : 'registryWrite';
+  if (p.startsWith(SECRET_PREFIX) && method === 'GET') return 'secret';
   return 'other';
 }
 
@@ -96,7 +104,7 @@ export class DcosMeter {
     const hits = this.hits;
     requests.push = (...items) => {
       const t = performance.now();
-      for (const r of items) hits.push({ t, kind: classify(r.url, opts.registryPrefix) });
+      for (const r of items) hits.push({ t, kind: classify(r.method, r.url, opts.registryPrefix) });
       // The double's own list is not needed here: keep it from growing over a long run.
       if (requests.length > 10_000) requests.splice(0, requests.length - 1_000);
       return push(...items);
@@ -121,17 +129,20 @@ export class DcosMeter {
     const all = times();
     const logins = times('login');
     const secrets = times('secret');
+    const registry = times('registry');
     const seconds = (to.t - from.t) / 1000;
     const bins = Math.max(1, Math.ceil(seconds));
     const timeline = {
       logins: new Array<number>(bins).fill(0),
       secretReads: new Array<number>(bins).fill(0),
+      registryReads: new Array<number>(bins).fill(0),
       other: new Array<number>(bins).fill(0),
     };
     for (const h of inWindow) {
       const b = Math.min(bins - 1, Math.floor((h.t - from.t) / 1000));
       if (h.kind === 'login') timeline.logins[b]!++;
-      else if (h.kind === 'secret' || h.kind === 'registry') timeline.secretReads[b]!++;
+      else if (h.kind === 'secret') timeline.secretReads[b]!++;
+      else if (h.kind === 'registry') timeline.registryReads[b]!++;
       else timeline.other[b]!++;
     }
     const peak = busiest(all);
@@ -142,7 +153,8 @@ export class DcosMeter {
       requests: all.length,
       logins: logins.length,
       secretReads: count('secret'),
-      registryReads: count('registry'),
+      registryReads: registry.length,
+      registryWrites: count('registryWrite'),
       other: count('other'),
       unauthorized: to.unauthorized - from.unauthorized,
       loginsOk: to.loginsOk - from.loginsOk,
@@ -151,6 +163,7 @@ export class DcosMeter {
       peakPerSecond: peak.count,
       peakAtSec: r1((peak.at - from.t) / 1000),
       secretReadsPeakPerSecond: busiest(secrets).count,
+      registryReadsPeakPerSecond: busiest(registry).count,
       loginsBusiestSecond: lb.count,
       loginsBusiestShare: logins.length ? r3(lb.count / logins.length) : 0,
       loginSpreadSec: {
