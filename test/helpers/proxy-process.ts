@@ -15,8 +15,12 @@ export interface ProxyProcess {
 }
 
 /** Run the real bin (the shipped bundle in dist/bin) as dockerd would find it: a separate process with its own socket. */
-export function startProxyProcess(args: string[], env: NodeJS.ProcessEnv = {}): ProxyProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+export function startProxyProcess(args: string[], env: NodeJS.ProcessEnv = {}, opts: { cwd?: string } = {}): ProxyProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  });
   const lines: string[] = [];
   const waiters: Array<{ re: RegExp; resolve: (l: string) => void }> = [];
   const onData = (buf: Buffer) => {
