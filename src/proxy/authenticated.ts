@@ -87,11 +87,14 @@ export class AuthenticatedPipeline {
     const opts = a.endpoint === 'VolumeDriver.Create' ? parseOpts(a.req.Opts) : new Map<string, string>();
     a.spec =
       a.endpoint === 'VolumeDriver.Create' ? createSpec(parsed, opts) : a.endpoint === 'VolumeDriver.Mount' ? mountSpec(parsed) : new Map();
-    // A stand-in token here; the real one is read back again before forwarding. A Create by an
-    // inline name must also make a Mount pxd can read.
-    const trial = { volume: parsed.volumeName, token: TRIAL_TOKEN };
-    forwardedBody(a.operation, { ...trial, spec: a.spec });
-    if (a.endpoint === 'VolumeDriver.Create' && parsed.inline) forwardedBody('mount', { ...trial, spec: mountSpec(parsed) });
+    // A Create is read back before any secret is read (with a stand-in token; the real one is read
+    // back again before forwarding), and by an inline name it must also make a Mount pxd can read.
+    // Mount and Remove are read back once, with their token, in forward().
+    if (a.endpoint === 'VolumeDriver.Create') {
+      const trial = { volume: parsed.volumeName, token: TRIAL_TOKEN };
+      forwardedBody('create', { ...trial, spec: a.spec });
+      if (parsed.inline) forwardedBody('mount', { ...trial, spec: mountSpec(parsed) });
+    }
     return opts;
   }
 

@@ -11,6 +11,7 @@ export {
   nameValueToOptsValue,
   pxdNameValueClass,
   PXD_NAME_SPEC_KEYS,
+  PXD_NAME_KEY_TABLE,
   PXD_SECRET_VALUE_KEYS,
   PXD_VOLUME_REFERENCE_KEYS,
   PROXY_KEYS,

@@ -15,6 +15,7 @@ import {
   parseOpts,
   readNameAsPxd,
   readRequestAsPxd,
+  PXD_NAME_KEY_TABLE,
   type ForwardedBody,
 } from '../../../src/volume-name/index.js';
 import { TOKEN_RE, getVal, specFromString } from '../../doubles/pxd/spec.js';
@@ -249,5 +250,51 @@ describe('properties: for any request the proxy forwards, pxd reads what the pro
       { numRuns: 1000 },
     );
     expect(forwarded).toBeGreaterThan(100);
+  });
+});
+
+describe("properties: readNameAsPxd is pxd's unanchored leftmost regex per key", () => {
+  // The regexes as spec_handler.go writes them, run over the whole Name: the reference the one-pass reader must equal.
+  const naive = (name: string) => {
+    const get = (re: RegExp) => {
+      const m = re.exec(name);
+      return m ? { value: m[1]!, at: m.index } : undefined;
+    };
+    const spec = new Map<string, { value: string; at: number }>();
+    const vol = get(/name=([0-9A-Za-z_-]+)/);
+    if (vol) {
+      for (const [key, cls] of PXD_NAME_KEY_TABLE) {
+        if (key === 'rack' && spec.has('racks')) continue;
+        const v = get(new RegExp(`${key}=(${cls})`));
+        if (v) spec.set(key, v);
+      }
+    }
+    return {
+      name: vol?.value,
+      token: get(/token=([A-Za-z0-9\-_=]+\.[A-Za-z0-9\-_=]+\.?[A-Za-z0-9\-_.+/=]+)/),
+      tokenSecret: get(/token_secret=\/*([0-9A-Za-z_/]+)/),
+      tokenSecretNamespace: get(/token_secret_namespace=\/*([0-9A-Za-z_/]+)/),
+      spec,
+    };
+  };
+
+  it('for any string built from keys, values and separators', () => {
+    const piece = fc.oneof(
+      fc.constantFrom(...PXD_NAME_KEY_TABLE.map(([k]) => `${k}=`), 'name=', 'token=', 'token_secret=', 'token_secret_namespace=', 'xname='),
+      fc.constantFrom('a', 'Z', '9', '-', '_', '.', ',', '/', '//', ';', ':', '#', '@', '=', '+', 'auto', JWT),
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), (parts) => {
+        const name = parts.join('');
+        const got = readNameAsPxd(name);
+        const want = naive(name);
+        expect(got.name).toEqual(want.name);
+        expect(got.token).toEqual(want.token);
+        expect(got.tokenSecret).toEqual(want.tokenSecret);
+        expect(got.tokenSecretNamespace).toEqual(want.tokenSecretNamespace);
+        expect(got.spec).toEqual(want.spec);
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
