@@ -34,7 +34,7 @@ import { DEFAULT_REFERENCES_FOLDER, WARM_JITTER_MS, createDcosSecretStore } from
 import { startDcosDouble, type DcosDouble } from '../test/doubles/dcos/server.js';
 import { makeRsaKeyPair, makeTestPki, type TestPki } from '../test/doubles/dcos/pki.js';
 import { startPxdDouble, type PxdDouble } from '../test/doubles/pxd/server.js';
-import { ISSUER, SHARED_SECRET } from './stack.js';
+import { ISSUER, SHARED_SECRET, shippedYaml } from './stack.js';
 import { benchToken } from './tokens.js';
 
 const SA = 'pxd-auth-cluster';
@@ -276,36 +276,16 @@ export class Fleet {
     const configFile = path.join(opts.dir, 'pxd-auth-proxy.yaml');
     writeFileSync(
       configFile,
-      [
-        `backend: unix://${pxdSocket}`,
-        `mountsRoot: ${mountsRoot}`,
-        'backendTimeout: 90',
-        'secrets: dcos',
-        'secretsBasePath: pwx/secrets',
-        'issuers:',
-        `  - name: ${ISSUER}`,
-        `    sharedSecretFile: ${sharedSecretFile}`,
-        'usernameClaim: sub',
-        'clockTolerance: 0',
-        'requiredClaims: [iss, sub, exp, iat, name, email]',
-        'tokenCacheSize: 10000',
-        'policy:',
-        '  roles:',
-        '    system.admin: [create, remove, mount]',
-        '    system.user: [create, remove, mount]',
-        '    system.view: []',
-        '  bindings: []',
-        'volumeSecrets: []',
-        'logLevel: warn',
-        'logPretty: false',
-        'dcos:',
-        `  DCOS_CLUSTER_URL: ${dcos.url}`,
-        `  DCOS_SECRETS_CA_CERT_FILE: ${pki.ca.certFile}`,
-        `  PXD_AUTH_SECRET_CACHE_TTL: ${opts.cacheTtlSec}`,
-        '  PXD_AUTH_SECRET_MAX_STALE: 300',
-        '  PXD_AUTH_DCOS_TIMEOUT: 20',
-        '',
-      ].join('\n'),
+      shippedYaml({
+        backendSocket: pxdSocket,
+        mountsRoot,
+        sharedSecretFile,
+        dcosUrl: dcos.url,
+        caFile: pki.ca.certFile,
+        secretsBasePath: 'pwx/secrets',
+        cacheTtlSec: opts.cacheTtlSec,
+        logLevel: 'warn',
+      }),
     );
     const env = { DCOS_SERVICE_ACCOUNT: SA, DCOS_SERVICE_ACCOUNT_PRIVATE_KEY_FILE: keyFile };
     return new Fleet(opts, dcos, pxd, pki, configFile, env);

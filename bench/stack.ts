@@ -160,35 +160,13 @@ export async function makeWorld(token: string, dcosLatencyMs: number): Promise<B
   const configFile = path.join(dir, 'pxd-auth-proxy.yaml');
   writeFileSync(
     configFile,
-    [
-      `backend: unix://${path.join(dir, 'backend.sock')}`,
-      `mountsRoot: ${mountsRoot}`,
-      'backendTimeout: 90',
-      'secrets: dcos',
-      'issuers:',
-      `  - name: ${ISSUER}`,
-      `    sharedSecretFile: ${sharedSecretFile}`,
-      'usernameClaim: sub',
-      'clockTolerance: 0',
-      'requiredClaims: [iss, sub, exp, iat, name, email]',
-      'tokenCacheSize: 10000',
-      'policy:',
-      '  roles:',
-      '    system.admin: [create, remove, mount]',
-      '    system.user: [create, remove, mount]',
-      '    system.view: []',
-      '  bindings: []',
-      'volumeSecrets: []',
-      'logLevel: info',
-      'logPretty: false',
-      'dcos:',
-      `  DCOS_CLUSTER_URL: ${dcos.url}`,
-      `  DCOS_SECRETS_CA_CERT_FILE: ${pki.ca.certFile}`,
-      '  PXD_AUTH_SECRET_CACHE_TTL: 60',
-      '  PXD_AUTH_SECRET_MAX_STALE: 300',
-      '  PXD_AUTH_DCOS_TIMEOUT: 20',
-      '',
-    ].join('\n'),
+    shippedYaml({
+      backendSocket: path.join(dir, 'backend.sock'),
+      mountsRoot,
+      sharedSecretFile,
+      dcosUrl: dcos.url,
+      caFile: pki.ca.certFile,
+    }),
   );
   let n = 0;
   return {
@@ -284,4 +262,50 @@ export async function fullGc(proxy: ProxyChild): Promise<void> {
     };
     ws.onerror = () => reject(new Error('could not reach the proxy inspector'));
   });
+}
+
+/**
+ * The shipped configuration (plugin/pxd-auth-proxy.yaml, as on an agent) pointed at a bench world:
+ * the DC/OS store, one shared-secret issuer, pxd's default roles.
+ */
+export function shippedYaml(o: {
+  backendSocket: string;
+  mountsRoot: string;
+  sharedSecretFile: string;
+  dcosUrl: string;
+  caFile: string;
+  secretsBasePath?: string;
+  cacheTtlSec?: number;
+  logLevel?: string;
+}): string {
+  return [
+    `backend: unix://${o.backendSocket}`,
+    `mountsRoot: ${o.mountsRoot}`,
+    'backendTimeout: 90',
+    'secrets: dcos',
+    ...(o.secretsBasePath ? [`secretsBasePath: ${o.secretsBasePath}`] : []),
+    'issuers:',
+    `  - name: ${ISSUER}`,
+    `    sharedSecretFile: ${o.sharedSecretFile}`,
+    'usernameClaim: sub',
+    'clockTolerance: 0',
+    'requiredClaims: [iss, sub, exp, iat, name, email]',
+    'tokenCacheSize: 10000',
+    'policy:',
+    '  roles:',
+    '    system.admin: [create, remove, mount]',
+    '    system.user: [create, remove, mount]',
+    '    system.view: []',
+    '  bindings: []',
+    'volumeSecrets: []',
+    `logLevel: ${o.logLevel ?? 'info'}`,
+    'logPretty: false',
+    'dcos:',
+    `  DCOS_CLUSTER_URL: ${o.dcosUrl}`,
+    `  DCOS_SECRETS_CA_CERT_FILE: ${o.caFile}`,
+    `  PXD_AUTH_SECRET_CACHE_TTL: ${o.cacheTtlSec ?? 60}`,
+    '  PXD_AUTH_SECRET_MAX_STALE: 300',
+    '  PXD_AUTH_DCOS_TIMEOUT: 20',
+    '',
+  ].join('\n');
 }

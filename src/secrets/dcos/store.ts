@@ -5,7 +5,7 @@
 import type { Dispatcher } from 'undici';
 import { ProxyError } from '../../errors.js';
 import { SingleFlight } from '../../lib/single-flight.js';
-import { SecretCache, type SecretCacheStats } from '../cache.js';
+import { SecretCache, type SecretCacheOptions, type SecretCacheStats, type SecretLoader } from '../cache.js';
 import type { SecretRead, SecretStore, SecretStoreStats } from '../types.js';
 import { DcosClient } from './client.js';
 import { describeDcosConfig, type DcosConfig } from './config.js';
@@ -82,25 +82,20 @@ export class DcosSecretStore implements SecretStore {
       ...(options.random ? { random: options.random } : {}),
       ...(options.renewTimer !== undefined ? { renewTimer: options.renewTimer } : {}),
     });
-    this.#cache = new SecretCache((path, signal) => this.#fetch(path, signal), {
-      ttlMs: config.cacheTtlSec * 1000,
-      maxStaleMs: config.maxStaleSec * 1000,
-      maxEntries: config.cacheMaxEntries,
-      loadTimeoutMs: config.readBudgetSec * 1000,
-      now: this.#now,
-      onStale: ({ path, code, ageMs }) =>
-        this.#log.debug({ url: config.url, path, code, ageMs }, 'serving a cached secret while DC/OS fails'),
-    });
-    this.#records = new SecretCache((path, signal) => this.#fetchRecord(path, signal), {
-      ttlMs: config.cacheTtlSec * 1000,
-      maxStaleMs: config.maxStaleSec * 1000,
-      maxEntries: config.cacheMaxEntries,
-      loadTimeoutMs: config.readBudgetSec * 1000,
-      now: this.#now,
-      expiryOf: () => undefined,
-      onStale: ({ path, code, ageMs }) =>
-        this.#log.debug({ url: config.url, path, code, ageMs }, 'serving a cached record while DC/OS fails'),
-    });
+    // Secrets and the proxy's own records share the cache settings; records carry no exp of their own.
+    const cache = (what: string, loader: SecretLoader, expiry?: Pick<SecretCacheOptions, 'expiryOf'>): SecretCache =>
+      new SecretCache(loader, {
+        ttlMs: config.cacheTtlSec * 1000,
+        maxStaleMs: config.maxStaleSec * 1000,
+        maxEntries: config.cacheMaxEntries,
+        loadTimeoutMs: config.readBudgetSec * 1000,
+        now: this.#now,
+        ...expiry,
+        onStale: ({ path, code, ageMs }) =>
+          this.#log.debug({ url: config.url, path, code, ageMs }, `serving a cached ${what} while DC/OS fails`),
+      });
+    this.#cache = cache('secret', (path, signal) => this.#fetch(path, signal));
+    this.#records = cache('record', (path, signal) => this.#fetchRecord(path, signal), { expiryOf: () => undefined });
     const given = config.credentialLoginEndpoint;
     if (given !== undefined && config.loginUrlFrom === 'credential' && given.startsWith('http:')) {
       this.#log.warn(
