@@ -192,6 +192,17 @@ describe('outages', () => {
     ).toEqual([]);
   });
 
+  it('the agent that created a volume mounts it through an outage from the reference it remembers (never read from DC/OS)', async () => {
+    const a = await agent();
+    expect((await a.call('VolumeDriver.Create', { Name: 'out2', Opts: { token_secret: 'user1-token' } })).json).toEqual({ Err: '' });
+    dcos.down = true;
+    try {
+      expect((await a.call('VolumeDriver.Mount', { Name: 'out2' })).json.Err).toBe('');
+    } finally {
+      dcos.down = false;
+    }
+  });
+
   it('an agent that already read the record keeps mounting through an outage (cached)', async () => {
     const b = await agent();
     expect((await dvdcliMount(b, 'out1')).mount.json.Err).toBe('');
