@@ -7,8 +7,11 @@
 //
 // Kept outside the bundle: pino and pino-pretty, because pino's transports (--log-pretty) start a
 // worker thread from a file path inside pino's own folder. They load from node_modules as before.
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
+
+// The packages the bundle loads from node_modules at run time: the Dockerfile installs these, and only these.
+const external = ['pino', 'pino-pretty'];
 
 // Chunk names carry a hash: clear the last build's so none is left behind.
 rmSync('dist/bin', { recursive: true, force: true });
@@ -23,7 +26,7 @@ await build({
   platform: 'node',
   format: 'esm',
   target: 'node20',
-  external: ['pino', 'pino-pretty'],
+  external,
   // The CommonJS dependencies (express, undici, yaml...) call require() for Node's own modules.
   banner: { js: "import { createRequire as __pxaCreateRequire } from 'node:module'; const require = __pxaCreateRequire(import.meta.url);" },
   // Whitespace and comments out. Not for size: a single non-Latin-1 character in a comment (undici
@@ -31,3 +34,4 @@ await build({
   minifyWhitespace: true,
   logLevel: 'warning',
 });
+writeFileSync('dist/bin/externals.json', `${JSON.stringify(external)}\n`);
