@@ -3,19 +3,25 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
-import type { Config, ConfigIssue } from '../config/load.js';
+import type { Command } from 'commander';
+import type { Config, ConfigBasics, ConfigIssue } from '../config/load.js';
 import { optionFix } from '../config/options.js';
+import { WEAK_SHARED_SECRET_FIX, weakSharedSecret } from '../tokens/generate.js';
 import { BackendClient } from '../backend/client.js';
 import { DcosSecretStore, type DcosConfig } from '../secrets/dcos/index.js';
+import { withoutOutageClause } from '../secrets/dcos/client.js';
 import { asProxyError, fixFor } from '../errors.js';
 import { silentLogger } from '../audit/logger.js';
 import { createSecretStore } from '../app.js';
+import { addToolConfigOptions, resolveToolConfig } from './serve.js';
 
 export interface DoctorCheck {
   name: string;
   ok: boolean;
+  /** Passed, but with a weakness to fix (a short shared secret): shown as WARN, not counted as a failure. */
+  warn?: boolean;
   detail: string;
-  /** What to do about a failure. */
+  /** What to do about a failure or a warning. */
   fix?: string;
 }
 
@@ -33,6 +39,39 @@ export interface DoctorInput {
   now?: () => number;
   /** This host's name, in the name of the references probe (default os.hostname()). */
   hostname?: string;
+  /** Where the socket and the backend are when the configuration has problems: they are checked anyway. */
+  basics?: ConfigBasics;
+}
+
+/** `doctor`: its options (every serve option, and where the installed configuration is), and its action. */
+export function registerDoctorCommand(program: Command, addServeOptions: (c: Command) => Command): Command {
+  return addToolConfigOptions(
+    addServeOptions(
+      program
+        .command('doctor')
+        .description(
+          'check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path, volume references (exit 1 on any failure)',
+        ),
+    ),
+  ).action(async (flags: Record<string, unknown>) => {
+    const { config, problems, issues, basics } = await resolveToolConfig(flags, 'doctor');
+    const checks = await runDoctor({ config, problems, issues, basics });
+    process.stdout.write(formatDoctor(checks));
+    process.exitCode = checks.some((c) => !c.ok) ? 1 : 0;
+  });
+}
+
+/** The checks as doctor prints them: one line each (ok, WARN or FAIL), the fix below a failure or a warning, then the count. */
+export function formatDoctor(checks: readonly DoctorCheck[]): string {
+  let out = '';
+  for (const c of checks) {
+    out += `${!c.ok ? 'FAIL' : c.warn ? 'WARN' : 'ok  '} ${c.name.padEnd(24)} ${c.detail}\n`;
+    if ((!c.ok || c.warn) && c.fix) out += `     ${''.padEnd(24)} fix: ${c.fix}\n`;
+  }
+  const failed = checks.filter((c) => !c.ok).length;
+  const warned = checks.filter((c) => c.ok && c.warn).length;
+  const warnings = warned ? `, ${warned} warning(s)` : '';
+  return out + (failed ? `\n${failed} check(s) failed${warnings}\n` : `\nall checks passed${warnings}\n`);
 }
 
 /**
@@ -45,6 +84,18 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
   if (!input.config) {
     const issues: ConfigIssue[] = input.issues ?? input.problems.map((text) => ({ text }));
     for (const i of issues) add({ name: 'configuration', ok: false, detail: i.text, fix: optionFix(i.option) });
+    // What needs no valid configuration is still checked: the plugin socket's folder, and pxd.
+    const b = input.basics;
+    if (b) {
+      const shown = checks.length;
+      await checkSocket(b, input, add);
+      if (b.backend) await checkBackend({ backend: b.backend, backendUrl: b.backendUrl }, add);
+      else add({ name: 'backend', ok: true, detail: 'not checked: the backend setting itself has a problem (above)' });
+      if (b.withoutFile) {
+        for (const c of checks.slice(shown))
+          c.detail += ' (the YAML file could not be used: checked with the flags, environment and defaults)';
+      }
+    }
     return checks;
   }
   const config = input.config;
@@ -57,7 +108,14 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
       (i.jwksUrl || i.oidcDiscovery) && 'JWKS',
     ].filter(Boolean);
     // loadConfig imported each key with the verifier's own importer: what it passed, the verifier takes.
-    add({ name: 'issuer keys', ok: true, detail: `${i.name}: ${keys.join(', ')} loaded and accepted by the verifier's key checks` });
+    const detail = `${i.name}: ${keys.join(', ')} loaded and accepted by the verifier's key checks`;
+    // A short shared secret is accepted (pxd accepts it) but weak: a warning, not a failure.
+    const weak = i.sharedSecret !== undefined ? weakSharedSecret(i.sharedSecret) : undefined;
+    add(
+      weak
+        ? { name: 'issuer keys', ok: true, warn: true, detail: `${detail}, but ${weak}`, fix: WEAK_SHARED_SECRET_FIX }
+        : { name: 'issuer keys', ok: true, detail },
+    );
   }
 
   await checkSocket(config, input, add);
@@ -76,7 +134,10 @@ export async function runDoctor(input: DoctorInput): Promise<DoctorCheck[]> {
   return checks;
 }
 
-async function checkSocket(config: Readonly<Config>, input: DoctorInput, add: (c: DoctorCheck) => void): Promise<void> {
+/** A DC/OS error as doctor reports it: it made one attempt, just now, so how long the store has been failing says nothing. */
+export const oneAttempt = withoutOutageClause;
+
+async function checkSocket(config: Pick<Config, 'socket'>, input: DoctorInput, add: (c: DoctorCheck) => void): Promise<void> {
   const dir = path.dirname(config.socket);
   try {
     // The folder may not exist yet (the proxy creates it): the nearest existing one must be writable.
@@ -133,7 +194,7 @@ async function checkSocket(config: Readonly<Config>, input: DoctorInput, add: (c
   });
 }
 
-async function checkBackend(config: Readonly<Config>, add: (c: DoctorCheck) => void): Promise<void> {
+async function checkBackend(config: Pick<Config, 'backend' | 'backendUrl'>, add: (c: DoctorCheck) => void): Promise<void> {
   if (config.backend.kind === 'local') {
     add({ name: 'backend', ok: true, detail: `built-in local driver in ${config.backend.dir} (started with the proxy)` });
     return;
@@ -194,7 +255,7 @@ async function checkDcos(config: Readonly<Config>, input: DoctorInput, add: (c: 
   } catch (e) {
     const err = asProxyError(e);
     const name = err.code === 'SECRET_STORE_LOGIN_FAILED' ? 'DC/OS login' : 'DC/OS reachable';
-    add({ name, ok: false, detail: `${err.code}: ${err.message}`, fix: fixFor(err.code, { uid, url: dcos.url }) });
+    add({ name, ok: false, detail: `${err.code}: ${oneAttempt(err.message)}`, fix: fixFor(err.code, { uid, url: dcos.url }) });
   } finally {
     await store.close();
   }
@@ -355,7 +416,7 @@ async function checkReferences(
         grant,
       );
     } else {
-      fail(`${err.code}: ${err.message}${left}`, fixFor(err.code, { uid, url: store.config.url }));
+      fail(`${err.code}: ${oneAttempt(err.message)}${left}`, fixFor(err.code, { uid, url: store.config.url }));
     }
   }
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { OPTIONS } from '../config/options.js';
-import { resolveConfig, runServe } from './serve.js';
-import { runDoctor } from './doctor.js';
+import { runServe } from './serve.js';
+import { registerDoctorCommand } from './doctor.js';
 import { registerTokenCommands } from './token.js';
 
 const program = new Command();
@@ -37,22 +37,19 @@ program.addHelpText('after', () => `\n${serve.helpInformation()}`);
 
 registerTokenCommands(program, addServeOptions);
 
-addServeOptions(
-  program
-    .command('doctor')
-    .description(
-      'check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path, volume references (exit 1 on any failure)',
-    ),
-).action(async (flags: Record<string, unknown>) => {
-  const { config, problems, issues } = await resolveConfig(flags);
-  const checks = await runDoctor({ config, problems, issues });
-  for (const c of checks) {
-    process.stdout.write(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name.padEnd(24)} ${c.detail}\n`);
-    if (!c.ok && c.fix) process.stdout.write(`     ${''.padEnd(24)} fix: ${c.fix}\n`);
-  }
-  const failed = checks.filter((c) => !c.ok).length;
-  process.stdout.write(failed ? `\n${failed} check(s) failed\n` : '\nall checks passed\n');
-  process.exitCode = failed ? 1 : 0;
+registerDoctorCommand(program, addServeOptions);
+
+// The image's HEALTHCHECK: only the two options that locate the admin listener; loaded on demand.
+const healthcheck = program
+  .command('healthcheck')
+  .description('ask the admin listener (found as serve finds it) for /healthz: exit 0 when it answers 200, 1 otherwise');
+for (const o of OPTIONS) {
+  if ((o.key === 'config' || o.key === 'adminListen') && o.flag)
+    healthcheck.addOption(new Option(o.flag, `${o.description} [env ${o.env.join(', ')}]`));
+}
+healthcheck.action(async (flags: Record<string, unknown>) => {
+  const { runHealthcheck } = await import('./healthcheck.js');
+  process.exitCode = await runHealthcheck(flags);
 });
 
 /**

@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader } from 'jose';
-import type { Config } from '../config/load.js';
+import type { StorelessConfig } from '../config/load.js';
 import { asProxyError } from '../errors.js';
 import { parseName, assertExpressibleForPxd } from '../volume-name/index.js';
 import { resolveToken, type ResolvedToken } from '../tokens/resolve.js';
@@ -17,7 +17,8 @@ export interface CheckStep {
 }
 
 export interface CheckInput {
-  config: Readonly<Config>;
+  /** A tool's configuration: the issuers, the policy and the base path (no secret store is needed for --token). */
+  config: Readonly<StorelessConfig>;
   secrets: SecretStore;
   state: Pick<StateStore, 'get'>;
   token?: string;

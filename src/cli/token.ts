@@ -1,15 +1,13 @@
 import { promises as fsp } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { option } from '../config/options.js';
 import type { SecretStore } from '../secrets/types.js';
-import { generateToken, parseAuthConfig, parseDuration } from '../tokens/generate.js';
+import { WEAK_SHARED_SECRET_FIX, generateToken, parseAuthConfig, parseDuration, weakSharedSecret } from '../tokens/generate.js';
 import { createSecretStore } from '../app.js';
 import { silentLogger } from '../audit/logger.js';
 import { StateStore } from '../state/store.js';
-import { resolveConfig } from './serve.js';
-import { checkToken } from './token-check.js';
+import { addToolConfigOptions, resolveToolConfig } from './serve.js';
+import { checkToken, type CheckInput } from './token-check.js';
 
 /** What went wrong with a file an option names, in words (not a raw `ENOENT: no such file or directory, open ...`). */
 function fileProblem(e: unknown, writing = false): string {
@@ -30,17 +28,8 @@ async function readOptionFile(flag: string, file: string): Promise<string> {
   }
 }
 
-/**
- * `token check --token` reads no secret: the secret store's settings (and the DC/OS login they need)
- * are not asked for. The loader always builds a store, so it is given a file store that is never
- * opened; the DC/OS settings are then ignored, as they are for any file store. The fleet document is
- * not read by `token check` at all, and is only allowed with the DC/OS store: its environment
- * setting is left out too.
- */
-function withoutSecretStore(flags: Record<string, unknown>): { flags: Record<string, unknown>; env: NodeJS.ProcessEnv } {
-  const env = { ...process.env };
-  for (const name of option('fleetConfig').env) delete env[name];
-  return { flags: { ...flags, secrets: `file:${os.tmpdir()}`, fleetConfig: undefined }, env };
+function configProblems(problems: string[]): Error {
+  return new Error(`the configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
 }
 
 /** The store `token check --token` runs with: nothing reads it. */
@@ -84,6 +73,9 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
           'give exactly one key: --shared-secret (or PORTWORX_AUTH_SHARED_SECRET), --rsa-private-keyfile or --ecdsa-private-keyfile',
         );
       }
+      // Accepted, as pxd accepts it, but said: the same rule as serve and doctor (never the secret itself).
+      const weak = !o.rsaPrivateKeyfile && !o.ecdsaPrivateKeyfile ? weakSharedSecret(shared!) : undefined;
+      if (weak) process.stderr.write(`pxd-auth-proxy: warning: ${weak}; ${WEAK_SHARED_SECRET_FIX}\n`);
       const key = o.rsaPrivateKeyfile
         ? { rsaPrivateKeyPem: await readOptionFile('--rsa-private-keyfile', o.rsaPrivateKeyfile) }
         : o.ecdsaPrivateKeyfile
@@ -104,21 +96,29 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
     .option('--secret <path>', 'a token_secret path, read from the configured secret store')
     .option('--volume <name>', 'a volume name as Docker sends it (inline spec or short name from the state file)')
     .option('--op <operation>', 'create, mount or remove', 'mount');
-  addServeOptions(check).action(async (o: Record<string, unknown>) => {
+  addToolConfigOptions(addServeOptions(check)).action(async (o: Record<string, unknown>) => {
     const sources = ['token', 'secret', 'volume'].filter((k) => o[k] !== undefined);
     if (sources.length !== 1) throw new Error('give exactly one of --token, --secret, --volume');
     const op = String(o.op);
     if (op !== 'create' && op !== 'mount' && op !== 'remove') throw new Error('--op must be create, mount or remove');
-    // A raw token needs the issuers and the policy, not the secret store (nor the state file).
-    const tokenOnly = o.token !== undefined;
-    const given = tokenOnly ? withoutSecretStore(o) : { flags: o, env: process.env };
-    const { config, problems } = await resolveConfig(given.flags, given.env);
-    if (!config) throw new Error(`the configuration has problems:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-    const secrets = tokenOnly ? NO_SECRET_STORE : createSecretStore(config, silentLogger());
-    const noState = { get: () => undefined } as unknown as StateStore;
-    const { store: state } = tokenOnly
-      ? { store: noState }
-      : await StateStore.open(path.join(config.stateDir, 'state.json')).catch(() => ({ store: noState }));
+    // A raw token needs the issuers and the policy: not the secret store, the fleet document nor the state file.
+    let config: CheckInput['config'];
+    let secrets: SecretStore;
+    let state: CheckInput['state'];
+    const noState = { get: () => undefined };
+    if (o.token !== undefined) {
+      const r = await resolveToolConfig(o, 'token check', { secretStore: false });
+      if (!r.config) throw configProblems(r.problems);
+      config = r.config;
+      secrets = NO_SECRET_STORE;
+      state = noState;
+    } else {
+      const r = await resolveToolConfig(o, 'token check');
+      if (!r.config) throw configProblems(r.problems);
+      config = r.config;
+      secrets = createSecretStore(r.config, silentLogger());
+      state = (await StateStore.open(path.join(r.config.stateDir, 'state.json')).catch(() => ({ store: noState }))).store;
+    }
     try {
       const { allowed, steps } = await checkToken({
         config,

@@ -6,10 +6,11 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { importEcdsaPublicKey, importRsaPublicKey } from '../tokens/keys.js';
+import { WEAK_SHARED_SECRET_FIX, weakSharedSecret } from '../tokens/generate.js';
 import type { IssuerConfig, UsernameClaim } from '../tokens/types.js';
 import { PXD_DEFAULT_ISSUER, type OptionKey } from './options.js';
 import type { IssuerYaml } from './schema.js';
-import { readFileText, type Issues, type Settings } from './settings.js';
+import { Issues, readFileText, type Settings } from './settings.js';
 
 interface Field {
   value: string;
@@ -31,13 +32,17 @@ interface IssuerInput {
   usernameClaim?: UsernameClaim;
 }
 
-const SHARED_SECRET_MIN = 16;
-
+/**
+ * The issuers, each key read and checked. A shared secret shorter than SHARED_SECRET_MIN_LENGTH is
+ * accepted (pxd accepts it, and the proxy must verify what pxd's own secret signs) and noted in
+ * `warnings`, without its value.
+ */
 export function buildIssuers(
   s: Settings,
   yaml: { name: string; issuers: readonly IssuerYaml[] } | undefined,
   abs: (p: string) => string,
   issues: Issues,
+  warnings: Issues = new Issues(),
 ): IssuerConfig[] {
   const inputs: IssuerInput[] = [];
   const fromFlags = flagIssuer(s);
@@ -75,7 +80,7 @@ export function buildIssuers(
       'jwtIssuer',
     );
   }
-  return inputs.map((i) => buildIssuer(i, abs, issues));
+  return inputs.map((i) => buildIssuer(i, abs, issues, warnings));
 }
 
 /** As osd (pxd's plugin server): keys given without --jwt-issuer belong to the issuer openstorage.io. */
@@ -96,7 +101,7 @@ function flagIssuer(s: Settings): IssuerInput | undefined {
   return { name, where: `issuer ${name} (${issuer?.from ?? 'keys given without --jwt-issuer'})`, ...keys };
 }
 
-function buildIssuer(i: IssuerInput, abs: (p: string) => string, issues: Issues): IssuerConfig {
+function buildIssuer(i: IssuerInput, abs: (p: string) => string, issues: Issues, warnings: Issues): IssuerConfig {
   const cfg: IssuerConfig = { name: i.name };
   if (i.usernameClaim) cfg.usernameClaim = i.usernameClaim;
   if (i.sharedSecret && i.sharedSecretFile) {
@@ -110,8 +115,9 @@ function buildIssuer(i: IssuerInput, abs: (p: string) => string, issues: Issues)
     ? readFileText(abs(i.sharedSecretFile.value), i.sharedSecretFile.from, issues, i.sharedSecretFile.option)?.trim()
     : i.sharedSecret?.value;
   if (secret !== undefined) {
-    if (secret.length < SHARED_SECRET_MIN)
-      issues.add(secretField!.from, `the shared secret is shorter than ${SHARED_SECRET_MIN} characters`, secretField!.option);
+    const weak = weakSharedSecret(secret);
+    if (secret === '') issues.add(secretField!.from, 'the shared secret is empty', secretField!.option);
+    else if (weak) warnings.add(secretField!.from, `issuer ${i.name}: ${weak}; ${WEAK_SHARED_SECRET_FIX}`, secretField!.option);
     cfg.sharedSecret = secret;
   }
   if (i.rsaPublicKeyFile) cfg.rsaPublicKeyPem = readPublicKey(i.rsaPublicKeyFile, 'rsa', abs, issues);

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, parseDocument as parseYamlDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import type { VerifierOptions } from '../tokens/types.js';
 import type { PolicyConfig, Operation } from '../policy/types.js';
@@ -8,9 +8,9 @@ import type { DcosConfig } from '../secrets/dcos/config.js';
 import { resolveSecretPath } from '../volume-name/index.js';
 import { buildDcosConfig } from './dcos.js';
 import { buildIssuers } from './issuers.js';
-import type { OptionKey } from './options.js';
-import { yamlSchema, zodProblems } from './schema.js';
-import { Issues, deepFreeze, peekOption, readFileText, readSettings, type ConfigIssue } from './settings.js';
+import type { OptionKey, OptionSpec } from './options.js';
+import { yamlSchema, zodProblem } from './schema.js';
+import { Issues, deepFreeze, peekOption, readFileText, readSettings, type ConfigIssue, type Settings } from './settings.js';
 
 export { PXD_DEFAULT_ISSUER } from './options.js';
 export type { ConfigIssue } from './settings.js';
@@ -64,14 +64,40 @@ export interface LoadInput {
   cwd?: string;
   /** The fleet document, when one was read: each section it holds replaces the YAML file's of that name. */
   fleet?: FleetDocument;
+  /**
+   * false for a tool that reads no secret (`token check --token`): the secret store's settings (the
+   * DC/OS ones included), the volume references' folder and the fleet document are neither read nor
+   * checked, and the configuration has none of them. Default true.
+   */
+  needsSecretStore?: boolean;
 }
 
-export interface LoadResult {
-  config?: Readonly<Config>;
+/** The settings only the secret store (and what lives in it) needs, beside the DC/OS group. */
+const STORE_OPTIONS: readonly OptionKey[] = ['secrets', 'referencesPath', 'fleetConfig', 'fleetConfigInterval'];
+
+/** The configuration of a tool that reads no secret (`needsSecretStore: false`). */
+export type StorelessConfig = Omit<Config, 'secrets' | 'secretsUrl' | 'referencesPath' | 'fleetConfig' | 'fleetConfigIntervalSec'>;
+
+/** What can be checked on an agent without a valid configuration: where the plugin socket and the backend are. */
+export interface ConfigBasics {
+  socket: string;
+  /** Undefined when the backend setting itself was refused. */
+  backend?: Config['backend'];
+  backendUrl: string;
+  /** Whether a YAML file was given but could not be used: the values are then the flags', the environment's and the defaults. */
+  withoutFile: boolean;
+}
+
+export interface LoadResult<C = Config> {
+  config?: Readonly<C>;
   /** Every problem found, together; empty when config is set. */
   problems: string[];
   /** The same problems, each with the option it is about when it is about one (doctor's fixes). */
   issues: ConfigIssue[];
+  /** Settings that are accepted but weak (a short shared secret): logged by serve, flagged by doctor. Never hold a value. */
+  warnings?: ConfigIssue[];
+  /** The socket and the backend, also when the configuration has problems (doctor checks them anyway). */
+  basics?: ConfigBasics;
 }
 
 /** The sections of the YAML file (and of the fleet document) that are not options. */
@@ -88,19 +114,33 @@ interface ConfigFile {
  * Merge flags > environment > YAML file > defaults, check everything with the one schema, then what
  * depends on several options or on files (backend, issuers and their keys, the DC/OS login, policy).
  * Returns every problem together, each naming where its value came from, or a deeply frozen Config.
+ * A YAML file that cannot be read, does not parse or has the wrong shape is reported alone: what
+ * would follow from its missing settings ("no trusted issuer", "no DC/OS login") is not a problem of
+ * its own.
  */
-export function loadConfig(input: LoadInput): LoadResult {
+export function loadConfig(input: LoadInput & { needsSecretStore: false }): LoadResult<StorelessConfig>;
+export function loadConfig(input: LoadInput & { needsSecretStore?: true }): LoadResult<Config>;
+export function loadConfig(input: LoadInput): LoadResult<StorelessConfig>;
+export function loadConfig(input: LoadInput): LoadResult<Config> | LoadResult<StorelessConfig> {
   const issues = new Issues();
   const cwd = input.cwd ?? process.cwd();
   const abs = (p: string) => path.resolve(cwd, p);
+  const needsStore = input.needsSecretStore !== false;
+  const only = needsStore ? undefined : (o: OptionSpec) => o.group !== 'dcos' && !STORE_OPTIONS.includes(o.key);
 
   // 1. The YAML file (its own location comes from a flag or the environment).
   const configOption = peekOption('config', input);
   const file = configOption && readConfigFile(configOption.value!, configOption.from, abs, issues);
+  if (issues.list.length > 0) {
+    // Its problems alone, and where the socket and the backend are without it (doctor checks them).
+    const bare = readSettings({ ...input }, new Issues(), only);
+    return { problems: issues.texts, issues: issues.list, basics: basicsOf(bare, abs, true) };
+  }
 
   // 2. Every option, by precedence, checked by the schema.
-  const s = readSettings({ ...input, file }, issues);
+  const s = readSettings({ ...input, file }, issues, only);
   const v = s.values;
+  const basics = basicsOf(s, abs, false);
   // The fleet document's sections replace the file's of the same name; each problem names where it is.
   const fleet = input.fleet && readFleetDocument(input.fleet, issues);
   const section = <K extends keyof Sections>(key: K): { name: string; value: Sections[K] } => {
@@ -109,24 +149,18 @@ export function loadConfig(input: LoadInput): LoadResult {
   };
 
   // 3. Socket, backend, mounts root.
-  const socket = abs(v.socket);
-  let backend: Config['backend'] | undefined;
-  if (!s.refused('backend')) {
-    backend = v.backend.startsWith('unix://')
-      ? { kind: 'unix', socketPath: v.backend.slice('unix://'.length) }
-      : { kind: 'local', dir: abs(v.backend.slice('local:'.length)) };
-    if (backend.kind === 'unix' && backend.socketPath === socket) {
-      issues.add(s.from('backend'), `the backend socket is the proxy's own socket (${socket})`, 'backend');
-    }
+  const { socket, backend } = basics;
+  if (backend?.kind === 'unix' && backend.socketPath === socket) {
+    issues.add(s.from('backend'), `the backend socket is the proxy's own socket (${socket})`, 'backend');
   }
   const mountsRootGiven =
     s.level('mountsRoot') !== undefined ? v.mountsRoot : backend?.kind === 'local' ? path.join(backend.dir, 'mounts') : v.mountsRoot;
   const mountsRoot = path.posix.normalize(abs(mountsRootGiven)).replace(/\/+$/, '');
   if (mountsRoot === '' || mountsRoot === '/') issues.add(s.from('mountsRoot'), 'must be a folder below /, not / itself', 'mountsRoot');
 
-  // 4. Secret store.
+  // 4. Secret store (not for a tool that reads no secret).
   let secrets: Config['secrets'] | undefined;
-  if (s.refused('secrets')) secrets = undefined;
+  if (!needsStore || s.refused('secrets')) secrets = undefined;
   else if (v.secrets === 'dcos') {
     const dcos = buildDcosConfig(s, issues);
     if (dcos) secrets = { kind: 'dcos', dcos };
@@ -144,7 +178,7 @@ export function loadConfig(input: LoadInput): LoadResult {
 
   // The fleet document sets every agent's policy and may hold an issuer's shared secret: it is only
   // read, and lies outside the folders whose secrets users name (the base path) or the account writes.
-  const fleetPath = v.fleetConfig;
+  const fleetPath = needsStore ? v.fleetConfig : undefined;
   const fleetFrom = s.from('fleetConfig');
   if (fleetPath !== undefined && !s.refused('secrets') && v.secrets !== 'dcos') {
     issues.add(fleetFrom, 'the fleet document is read from the DC/OS Secret Store: it needs --secrets dcos', 'fleetConfig');
@@ -160,7 +194,8 @@ export function loadConfig(input: LoadInput): LoadResult {
 
   // 5. Issuers: the one from flags/env first, then the YAML list.
   const issuersYaml = section('issuers');
-  const issuers = buildIssuers(s, issuersYaml.value && { name: issuersYaml.name, issuers: issuersYaml.value }, abs, issues);
+  const warnings = new Issues();
+  const issuers = buildIssuers(s, issuersYaml.value && { name: issuersYaml.name, issuers: issuersYaml.value }, abs, issues, warnings);
   const verifier: VerifierOptions = {
     issuers,
     requiredClaims: v.requiredClaims,
@@ -190,12 +225,12 @@ export function loadConfig(input: LoadInput): LoadResult {
     }
   }
 
-  if (issues.list.length > 0 || !backend || !secrets) {
+  if (issues.list.length > 0 || !backend || (needsStore && !secrets)) {
     const list = issues.list.length ? issues.list : [{ text: 'invalid configuration' }];
-    return { problems: list.map((i) => i.text), issues: list };
+    return { problems: list.map((i) => i.text), issues: list, warnings: warnings.list, basics };
   }
 
-  const config: Config = {
+  const common: StorelessConfig = {
     socket,
     socketGroup: v.socketGroup,
     backendUrl: v.backend,
@@ -203,10 +238,7 @@ export function loadConfig(input: LoadInput): LoadResult {
     mountsRoot,
     backendTimeoutMs: v.backendTimeout * 1000,
     scope: v.scope,
-    secretsUrl: v.secrets,
-    secrets,
     secretsBasePath,
-    ...(secrets.kind === 'dcos' && v.referencesPath !== undefined ? { referencesPath: v.referencesPath } : {}),
     stateDir: abs(v.stateDir),
     verifier,
     policy,
@@ -216,17 +248,36 @@ export function loadConfig(input: LoadInput): LoadResult {
     adminListen: v.adminListen,
     embedded: v.embedded,
     configFile: configOption?.value,
+  };
+  const done = { problems: [], issues: [], warnings: warnings.list, basics };
+  if (!secrets) return { ...done, config: deepFreeze(common) };
+  const config: Config = {
+    ...common,
+    secretsUrl: v.secrets,
+    secrets,
+    ...(secrets.kind === 'dcos' && v.referencesPath !== undefined ? { referencesPath: v.referencesPath } : {}),
     fleetConfig: v.fleetConfig,
     fleetConfigIntervalSec: v.fleetConfigInterval,
   };
-  return { config: deepFreeze(config), problems: [], issues: [] };
+  return { ...done, config: deepFreeze(config) };
+}
+
+/** The socket and the backend, from checked settings. */
+function basicsOf(s: Settings, abs: (p: string) => string, withoutFile: boolean): ConfigBasics {
+  const v = s.values;
+  const backend: Config['backend'] | undefined = s.refused('backend')
+    ? undefined
+    : v.backend.startsWith('unix://')
+      ? { kind: 'unix', socketPath: v.backend.slice('unix://'.length) }
+      : { kind: 'local', dir: abs(v.backend.slice('local:'.length)) };
+  return { socket: abs(v.socket), ...(backend ? { backend } : {}), backendUrl: v.backend, withoutFile };
 }
 
 /** Read and parse the YAML file; its structure is checked here, its option values with the others. */
 function readConfigFile(name: string, from: string, abs: (p: string) => string, issues: Issues): ConfigFile | undefined {
   const text = readFileText(abs(name), from, issues, 'config');
   if (text === undefined) return undefined;
-  const raw = parseDocument(name, text, yamlSchema, issues, 'config');
+  const raw = parseDocument(name, text, yamlSchema, issues, 'config', true);
   if (raw === undefined) return undefined;
   const values = new Map<string, unknown>();
   for (const [k, val] of Object.entries(raw)) if (k !== 'dcos') values.set(k, val);
@@ -255,18 +306,38 @@ function readFleetDocument(doc: FleetDocument, issues: Issues): Sections | undef
   return sectionsOf(raw);
 }
 
-/** A YAML (or JSON) text checked against `schema`, each problem named `<name>: key`; undefined when it does not parse. */
-function parseDocument(name: string, text: string, schema: z.ZodType, issues: Issues, key: OptionKey): Record<string, unknown> | undefined {
+/**
+ * A YAML (or JSON) text checked against `schema`, each problem named `<name>: key` (with `lines`:
+ * `<name>:<line>: key`, the line of the key); undefined when it does not parse.
+ */
+function parseDocument(
+  name: string,
+  text: string,
+  schema: z.ZodType,
+  issues: Issues,
+  key: OptionKey,
+  lines = false,
+): Record<string, unknown> | undefined {
+  const lineCounter = new LineCounter();
+  const parsedYaml = parseYamlDocument(text, { lineCounter });
   let doc: unknown;
   try {
-    doc = parseYaml(text) ?? {};
+    const first = parsedYaml.errors[0];
+    if (first) throw first;
+    doc = parsedYaml.toJS({ maxAliasCount: 100 }) ?? {};
   } catch (e) {
-    // The first line only: the next ones quote the text, which may hold a secret.
+    // The first line only (it says where: "at line 3, column 5"): the next ones quote the text, which may hold a secret.
     issues.add(name, `not valid YAML (${(e as Error).message.split('\n')[0]})`, key);
     return undefined;
   }
   const parsed = schema.safeParse(doc);
-  if (!parsed.success) for (const p of zodProblems(`${name}: `, parsed.error)) issues.note(p);
+  if (!parsed.success) {
+    for (const i of parsed.error.issues) {
+      const node = lines ? (parsedYaml.getIn(i.path, true) as YamlNode | undefined) : undefined;
+      const line = node?.range ? `:${lineCounter.linePos(node.range[0]).line}` : '';
+      issues.note(zodProblem(`${name}${line}: `, i));
+    }
+  }
   return isPlainObject(doc) ? doc : {};
 }
 

@@ -76,10 +76,8 @@ export const yamlSchema = z
 export type YamlConfig = z.infer<typeof yamlSchema>;
 export type IssuerYaml = z.infer<typeof issuerSchema>;
 
-/** Render zod issues as `path: message` lines. */
-export function zodProblems(prefix: string, err: z.ZodError): string[] {
-  return err.issues.map((i) => {
-    const where = i.path.length ? i.path.join('.') : '(top level)';
-    return `${prefix}${where}: ${i.message}`;
-  });
+/** Render a zod issue as a `path: message` line. */
+export function zodProblem(prefix: string, issue: z.core.$ZodIssue): string {
+  const where = issue.path.length ? issue.path.join('.') : '(top level)';
+  return `${prefix}${where}: ${issue.message}`;
 }

@@ -8,6 +8,26 @@ import { SignJWT } from 'jose';
 import { parseDocument } from 'yaml';
 import { algorithmsOf, ecCurveOf, importSharedSecret, keyOfType } from './keys.js';
 
+/**
+ * The shortest shared secret that is not called weak: the one threshold of `serve` (a warning at
+ * start), `doctor` (a warning) and `token generate` (a warning on stderr). None refuses a shorter one:
+ * pxd accepts it, and the proxy must verify the tokens pxd's own secret signs.
+ */
+export const SHARED_SECRET_MIN_LENGTH = 16;
+
+/** What to do about a weak shared secret. */
+export const WEAK_SHARED_SECRET_FIX =
+  'replace it, in pxd and here alike, with a random secret of 32 characters or more (openssl rand -base64 32)';
+
+/** Why a shared secret is weak, in words that never hold it (nor its exact length); undefined when it is not. */
+export function weakSharedSecret(secret: string): string | undefined {
+  if (secret === '' || secret.length >= SHARED_SECRET_MIN_LENGTH) return undefined;
+  return (
+    `the shared secret is shorter than ${SHARED_SECRET_MIN_LENGTH} characters, which is weak: anyone holding one token it ` +
+    'signed can guess so short an HMAC key offline, then sign tokens for any user and role (pxd accepts it, so the proxy does too)'
+  );
+}
+
 /** The auth config file of `pxctl auth token generate --auth-config`. */
 export interface AuthConfigClaims {
   name: string;

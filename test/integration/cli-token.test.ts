@@ -26,6 +26,8 @@ beforeAll(() => {
   writeFileSync(authConfig, 'name: alice\nemail: alice@example.com\nsub: alice\nroles: [system.admin]\ngroups: [ops]\n');
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
+/** Not this machine's /etc/pxd-auth-proxy, should it have one. */
+const noInstall = () => ['--installed-config-dir', path.join(dir, 'not-installed')];
 
 describe('token check --token', () => {
   it('needs no secret store: the DC/OS login is not asked for', async () => {
@@ -34,7 +36,7 @@ describe('token check --token', () => {
     expect(gen.code).toBe(0);
     const jwt = gen.stdout.trim();
 
-    const r = await run(['token', 'check', '--token', jwt, '--jwt-issuer', 'test-issuer', '--jwt-shared-secret', SECRET]);
+    const r = await run(['token', 'check', '--token', jwt, '--jwt-issuer', 'test-issuer', '--jwt-shared-secret', SECRET, ...noInstall()]);
     expect(r.stderr).not.toMatch(/DC\/OS login/);
     expect(r.stdout).toMatch(/^ok +signature and claims/m);
     expect(r.stdout).toMatch(/allowed: mount/);
@@ -42,7 +44,17 @@ describe('token check --token', () => {
   });
 
   it('still needs the secret store for --secret, which reads a secret', async () => {
-    const r = await run(['token', 'check', '--secret', 'pwx/alice', '--jwt-issuer', 'test-issuer', '--jwt-shared-secret', SECRET]);
+    const r = await run([
+      'token',
+      'check',
+      '--secret',
+      'pwx/alice',
+      '--jwt-issuer',
+      'test-issuer',
+      '--jwt-shared-secret',
+      SECRET,
+      ...noInstall(),
+    ]);
     expect(r.stderr).toMatch(/no DC\/OS login is configured/);
     expect(r.code).toBe(1);
   });

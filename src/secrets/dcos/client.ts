@@ -522,7 +522,7 @@ export class DcosClient {
   }
 
   #tryingFor(since: number): string {
-    return `the proxy has been trying for ${formatDuration(this.#now() - since)} (since ${new Date(since).toISOString()})`;
+    return outageClause(this.#now() - since, since);
   }
 
   #transportError(op: Operation, e: unknown, timeout: AbortSignal, outer: AbortSignal | undefined): ProxyError {
@@ -588,4 +588,20 @@ export class DcosClient {
   async close(): Promise<void> {
     if (this.#ownsDispatcher) await this.#dispatcher.destroy();
   }
+}
+
+/**
+ * How long DC/OS has been failing, as the store's errors end. Under a second it says "just now":
+ * "trying for 0 s" read as if the proxy had not tried at all.
+ */
+export function outageClause(elapsedMs: number, since: number): string {
+  const at = new Date(since).toISOString();
+  return elapsedMs < 1000
+    ? `failing since ${at} (just now)`
+    : `the proxy has been trying for ${formatDuration(elapsedMs)} (since ${at})`;
+}
+
+/** A store error without its outage clause: for a tool that made one attempt (doctor). */
+export function withoutOutageClause(message: string): string {
+  return message.replace(/; (?:the proxy has been trying for [^;]*? \(since [^)]*\)|failing since \S+ \(just now\))/g, '');
 }

@@ -67,12 +67,22 @@ describe('problems', () => {
     ]);
   });
 
-  it('never echo a sensitive value', () => {
-    const { problems } = loadConfig({
+  it('never echo a sensitive value (a short shared secret is a warning, naming its setting only)', () => {
+    const { problems, warnings, config } = loadConfig({
       flags: { secrets: 'file:/x', jwtIssuer: 'p' },
       env: { PORTWORX_AUTH_JWT_SHAREDSECRET: 'short-s3cret' },
     });
-    expect(problems).toEqual(['PORTWORX_AUTH_JWT_SHAREDSECRET: the shared secret is shorter than 16 characters']);
+    expect(problems).toEqual([]);
+    expect(config!.verifier.issuers[0]!.sharedSecret).toBe('short-s3cret');
+    expect(warnings).toEqual([
+      {
+        text: expect.stringMatching(
+          /^PORTWORX_AUTH_JWT_SHAREDSECRET: issuer p: the shared secret is shorter than 16 characters, which is weak/,
+        ),
+        option: 'jwtSharedSecret',
+      },
+    ]);
+    expect(JSON.stringify(warnings)).not.toContain('short-s3cret');
   });
 
   it("get a doctor fix from the option's row: its names, meaning and default", async () => {
