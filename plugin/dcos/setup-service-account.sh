@@ -3,6 +3,10 @@
 # can inject it, grant it read access to the token secrets, and full access to the folder where the
 # proxy records each -o token_secret reference for every agent. Run it once per cluster.
 #
+# Safe to run again, for example after a step failed: each step first checks what exists. An existing
+# key pair in KEY_DIR is reused, an existing account, credential secret or shared-secret secret is kept
+# (never overwritten), and a grant the account holds already is left as it is.
+#
 # Needs: the DC/OS CLI with the Enterprise CLI, logged in as a superuser:
 #   dcos package install --cli dcos-enterprise-cli --yes
 #   dcos auth login
@@ -48,7 +52,21 @@ REFERENCES_PATH="${REFERENCES_PATH%/}"
 REFERENCES_PERMISSION="dcos:secrets:default:/${REFERENCES_PATH}/*"
 
 step() { printf '\n==> %s\n' "$*"; }
+note() { printf '    %s\n' "$*"; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+# True when the DC/OS CLI reports that what it was asked to create exists already.
+already() { grep -qiE 'already exists|already granted|ERR_USER_EXISTS|ERR_ALREADY_EXISTS|HTTP 409' <<<"$1"; }
+account_exists() { dcos security org service-accounts show "$SERVICE_ACCOUNT" >/dev/null 2>&1; }
+# The value goes to /dev/null: only whether the secret exists matters here.
+secret_exists() { dcos security secrets get "$1" >/dev/null 2>&1; }
+# Grant, or keep a grant the account holds already. Any other error stops the script.
+grant() {
+  local out
+  if ! out=$(dcos security org users grant "$SERVICE_ACCOUNT" "$1" "$2" 2>&1); then
+    already "$out" || die "granting $1 $2 to $SERVICE_ACCOUNT failed: $out"
+    note "granted already"
+  fi
+}
 # True when one path is the other or lies under it.
 overlap() { [ "$1" = "$2" ] || [ "${1#"$2"/}" != "$1" ] || [ "${2#"$1"/}" != "$2" ]; }
 
@@ -65,35 +83,59 @@ if [ "$REFERENCES_PATH" != "none" ]; then
     fi
   done
 fi
-if dcos security org service-accounts show "$SERVICE_ACCOUNT" >/dev/null 2>&1; then
-  die "service account $SERVICE_ACCOUNT exists already. Use it as it is, choose another SERVICE_ACCOUNT, or delete it first: dcos security org service-accounts delete $SERVICE_ACCOUNT"
-fi
 PRIVATE_KEY="$KEY_DIR/private-key.pem"
 PUBLIC_KEY="$KEY_DIR/public-key.pem"
-[ ! -e "$PRIVATE_KEY" ] || die "$PRIVATE_KEY exists already; move it away or set KEY_DIR"
+umask 077
+ACCOUNT_EXISTED=false
+account_exists && ACCOUNT_EXISTED=true
+CREDENTIAL_EXISTED=false
+secret_exists "$CREDENTIAL_SECRET" && CREDENTIAL_EXISTED=true
+if $ACCOUNT_EXISTED && ! $CREDENTIAL_EXISTED && [ ! -e "$PRIVATE_KEY" ]; then
+  die "service account $SERVICE_ACCOUNT exists, but neither the secret $CREDENTIAL_SECRET nor its private key $PRIVATE_KEY: set KEY_DIR to the folder of the key pair it was created with, or delete the account first (dcos security org service-accounts delete $SERVICE_ACCOUNT)"
+fi
 
 # 1. A 2048-bit RSA key pair. The private key never leaves KEY_DIR except inside the credential secret.
-step "Creating the key pair in $KEY_DIR"
-umask 077
-mkdir -p "$KEY_DIR"
-dcos security org service-accounts keypair "$PRIVATE_KEY" "$PUBLIC_KEY"
+#    Not needed for an account that exists with its credential; reused when KEY_DIR holds one.
+if $ACCOUNT_EXISTED && $CREDENTIAL_EXISTED; then
+  step "Key pair: not needed, the account $SERVICE_ACCOUNT and its credential exist"
+elif [ -e "$PRIVATE_KEY" ]; then
+  step "Reusing the key pair in $KEY_DIR"
+  [ -e "$PUBLIC_KEY" ] || $ACCOUNT_EXISTED || die "$PUBLIC_KEY is missing beside $PRIVATE_KEY: move the private key away to create a new pair"
+else
+  step "Creating the key pair in $KEY_DIR"
+  mkdir -p "$KEY_DIR"
+  dcos security org service-accounts keypair "$PRIVATE_KEY" "$PUBLIC_KEY"
+fi
 
 # 2. The service account, registered with the public key.
-step "Creating the service account $SERVICE_ACCOUNT"
-dcos security org service-accounts create -p "$PUBLIC_KEY" \
-  -d "pxd-auth-proxy: reads token secrets under /$SECRETS_BASE_PATH" "$SERVICE_ACCOUNT"
+if $ACCOUNT_EXISTED; then
+  step "The service account $SERVICE_ACCOUNT exists: kept"
+else
+  step "Creating the service account $SERVICE_ACCOUNT"
+  dcos security org service-accounts create -p "$PUBLIC_KEY" \
+    -d "pxd-auth-proxy: reads token secrets under /$SECRETS_BASE_PATH" "$SERVICE_ACCOUNT"
+fi
 dcos security org service-accounts show "$SERVICE_ACCOUNT"
 
 # 3. The credential secret: {"uid","private_key","login_endpoint","scheme"}, injected by Marathon as
 #    DCOS_SERVICE_ACCOUNT_CREDENTIAL. --strict makes the login endpoint https://, which the proxy
-#    requires; it works in every security mode.
-step "Storing the credential in the secret $CREDENTIAL_SECRET"
-dcos security secrets create-sa-secret --strict "$PRIVATE_KEY" "$SERVICE_ACCOUNT" "$CREDENTIAL_SECRET"
+#    requires; it works in every security mode. A credential left from an account that no longer
+#    existed holds another key: it is replaced.
+if $ACCOUNT_EXISTED && $CREDENTIAL_EXISTED; then
+  step "The credential secret $CREDENTIAL_SECRET exists: kept"
+else
+  step "Storing the credential in the secret $CREDENTIAL_SECRET"
+  if $CREDENTIAL_EXISTED; then
+    note "it holds the key of an earlier account $SERVICE_ACCOUNT: replacing it"
+    dcos security secrets delete "$CREDENTIAL_SECRET"
+  fi
+  dcos security secrets create-sa-secret --strict "$PRIVATE_KEY" "$SERVICE_ACCOUNT" "$CREDENTIAL_SECRET"
+fi
 
 # 4. Read the token secrets under the base path. Not list, not write, nothing outside the base path.
 #    (The quotes keep the shell from expanding "*".)
 step "Granting $SERVICE_ACCOUNT: $PERMISSION read"
-dcos security org users grant "$SERVICE_ACCOUNT" "$PERMISSION" read
+grant "$PERMISSION" read
 
 # 5. The cluster's volume references: a record per volume created with -o token_secret (a secret path,
 #    never a token), created at Create, read by the agents that mount the volume, deleted at Remove.
@@ -102,7 +144,7 @@ if [ "$REFERENCES_PATH" = "none" ]; then
   step "Not granting the references folder (REFERENCES_PATH=none): run the proxy with --references-path none"
 else
   step "Granting $SERVICE_ACCOUNT: $REFERENCES_PERMISSION full"
-  dcos security org users grant "$SERVICE_ACCOUNT" "$REFERENCES_PERMISSION" full
+  grant "$REFERENCES_PERMISSION" full
 fi
 
 # 6. The fleet document (policy, issuers, volumeSecrets for every agent): read, and nothing more.
@@ -110,15 +152,20 @@ if [ "$FLEET_CONFIG" = "none" ]; then
   step "Not granting a fleet document (FLEET_CONFIG=none)"
 else
   step "Granting $SERVICE_ACCOUNT: dcos:secrets:default:/$FLEET_CONFIG read"
-  dcos security org users grant "$SERVICE_ACCOUNT" "dcos:secrets:default:/$FLEET_CONFIG" read
+  grant "dcos:secrets:default:/$FLEET_CONFIG" read
 fi
 
 # 7. Optional: pxd's JWT shared secret, for the Marathon app (env PORTWORX_AUTH_JWT_SHAREDSECRET).
 #    --value puts it on this machine's process list for a moment; run this on an admin host.
+#    An existing secret is kept: change it with dcos security secrets update.
 if [ -n "$SHARED_SECRET_FILE" ]; then
-  step "Storing the JWT shared secret from $SHARED_SECRET_FILE in the secret $SHARED_SECRET_SECRET"
   [ -r "$SHARED_SECRET_FILE" ] || die "cannot read SHARED_SECRET_FILE=$SHARED_SECRET_FILE"
-  dcos security secrets create --value="$(tr -d '\r\n' < "$SHARED_SECRET_FILE")" "$SHARED_SECRET_SECRET"
+  if secret_exists "$SHARED_SECRET_SECRET"; then
+    step "The secret $SHARED_SECRET_SECRET exists: kept (to change it: dcos security secrets update --value=... $SHARED_SECRET_SECRET)"
+  else
+    step "Storing the JWT shared secret from $SHARED_SECRET_FILE in the secret $SHARED_SECRET_SECRET"
+    dcos security secrets create --value="$(tr -d '\r\n' < "$SHARED_SECRET_FILE")" "$SHARED_SECRET_SECRET"
+  fi
 fi
 
 step "Done"
@@ -126,7 +173,7 @@ cat <<EOF
 Service account:  $SERVICE_ACCOUNT (may read $PERMISSION)
 References:       $([ "$REFERENCES_PATH" = "none" ] && echo "none (--references-path none)" || echo "$REFERENCES_PERMISSION full (--references-path $REFERENCES_PATH)")
 Credential:       secret $CREDENTIAL_SECRET
-Key pair:         $PRIVATE_KEY, $PUBLIC_KEY (keep the private key offline, or delete it)
+Key pair:         $([ -e "$PRIVATE_KEY" ] && echo "$PRIVATE_KEY, $PUBLIC_KEY (keep the private key offline, or delete it)" || echo "none written (the account and its credential existed)")
 
 Next:
   - Marathon: dcos marathon app add plugin/dcos/pxd-auth-proxy.marathon.json

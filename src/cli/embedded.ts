@@ -1,4 +1,4 @@
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readlinkSync, unlinkSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { generateToken } from '../tokens/generate.js';
@@ -92,9 +92,59 @@ export async function prepareEmbedded(cwd: string): Promise<EmbeddedSetup> {
   };
 }
 
+/** Where dockerd looks for plugin sockets. */
+export const DOCKER_PLUGIN_DIR = '/run/docker/plugins';
+
+/**
+ * The folder the banner's link goes in: dockerd's, unless PXD_AUTH_DOCKER_PLUGIN_DIR names another
+ * (for tests, which must not touch the machine's /run/docker/plugins).
+ */
+export function dockerPluginDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env.PXD_AUTH_DOCKER_PLUGIN_DIR || DOCKER_PLUGIN_DIR;
+}
+
+/** The link the banner suggests: `<plugin dir>/pxd-auth.sock`. */
+export function dockerLinkPath(env: NodeJS.ProcessEnv = process.env): string {
+  return path.join(dockerPluginDir(env), 'pxd-auth.sock');
+}
+
+export type LinkRemoval = 'removed' | 'absent' | 'not ours';
+
+/**
+ * On stop: remove the link the banner told the user to make, if it still points at this proxy's
+ * socket. Left dangling, it makes every `docker volume ls` wait about 15 s for a plugin that is gone.
+ * Anything else there (a real socket, another proxy's link, a file) is left alone. Synchronous, so
+ * that it is done before the process exits; never throws.
+ */
+export function removeDockerLink(
+  socket: string,
+  logger?: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void },
+  link: string = dockerLinkPath(),
+): LinkRemoval {
+  let target: string;
+  try {
+    target = readlinkSync(link);
+  } catch (e) {
+    // ENOENT: no link; EINVAL: not a link (a proxy started with --socket there owns a real socket).
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'absent' : 'not ours';
+  }
+  if (path.resolve(path.dirname(link), target) !== path.resolve(socket)) return 'not ours';
+  try {
+    unlinkSync(link);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'absent';
+    logger?.warn({ link, code }, `could not remove the link ${link}; remove it by hand: rm ${link}`);
+    return 'not ours';
+  }
+  logger?.info({ link }, 'removed the link to this socket from the Docker plugin folder');
+  return 'removed';
+}
+
 /** What `npm start` prints: what runs, and commands to try it. */
-export function embeddedBanner(setup: EmbeddedSetup, socket: string): string {
+export function embeddedBanner(setup: EmbeddedSetup, socket: string, pluginDir: string = dockerPluginDir()): string {
   const sock = socket;
+  const link = path.join(pluginDir, 'pxd-auth.sock');
   const curl = (ep: string, body: string) => `curl -s --unix-socket ${sock} -X POST http://plugin/${ep} -d '${body}'`;
   return [
     '',
@@ -112,9 +162,11 @@ export function embeddedBanner(setup: EmbeddedSetup, socket: string): string {
     `  ${curl('VolumeDriver.Mount', '{"Name":"token_secret=pwx/secrets/user2-token,name=demo1","ID":"c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2c2"}')}   # denied: demo1 belongs to id/user1`,
     '',
     'With a Docker daemon on this machine (as root), make the socket discoverable and use the driver:',
-    `  ln -sf ${sock} /run/docker/plugins/pxd-auth.sock    # or start with --socket /run/docker/plugins/pxd-auth.sock`,
+    `  ln -sf ${sock} ${link}    # or start with --socket ${link}`,
     '  docker volume create -d pxd-auth --name token_secret=pwx/secrets/user1-token,name=demo3',
     '  docker run --rm -v token_secret=pwx/secrets/user1-token,name=demo3:/data busybox sh -c "echo hi > /data/f"',
+    `  rm -f ${link}    # undo: the proxy removes the link when it stops; by hand if it was killed`,
+    '  (a link left pointing at a stopped proxy makes every docker volume command wait about 15 s)',
     '',
     'Stop with Ctrl-C. Logs follow as JSON lines (audit lines carry "audit":true).',
     '',
