@@ -596,9 +596,7 @@ export class DcosClient {
  */
 export function outageClause(elapsedMs: number, since: number): string {
   const at = new Date(since).toISOString();
-  return elapsedMs < 1000
-    ? `failing since ${at} (just now)`
-    : `the proxy has been trying for ${formatDuration(elapsedMs)} (since ${at})`;
+  return elapsedMs < 1000 ? `failing since ${at} (just now)` : `the proxy has been trying for ${formatDuration(elapsedMs)} (since ${at})`;
 }
 
 /** A store error without its outage clause: for a tool that made one attempt (doctor). */
