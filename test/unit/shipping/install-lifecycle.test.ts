@@ -152,7 +152,9 @@ describe('"Removing it" deals with Docker\'s volume records first', () => {
     expect(removing).toMatch(/\*\*Remove the data too:\*\* `docker volume rm <name>`/);
     expect(removing).toMatch(/deletes\s+the Portworx volume and its data/);
     expect(removing).toMatch(/\*\*Keep the data, forget the record:\*\*/);
-    expect(removingLines.some((l) => /pxd-auth-proxy serve --embedded --socket \/run\/docker\/plugins\/pxd-auth\.sock/.test(l))).toBe(true);
+    expect(
+      removingLines.some((l) => /pxd-auth-proxy serve --embedded --backend \S+ --socket \/run\/docker\/plugins\/pxd-auth\.sock/.test(l)),
+    ).toBe(true);
     expect(removingLines.some((l) => /docker volume ls -q -f driver=pxd-auth \| xargs -r -n1 docker volume rm -f/.test(l))).toBe(true);
     // Before the proxy goes: records come before the forms' removal commands.
     expect(removing.indexOf('docker volume ls -f driver=pxd-auth')).toBeLessThan(removing.indexOf('dcos marathon app remove'));
