@@ -4,7 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Agent, request } from 'undici';
 import type { Command } from 'commander';
-import type { Config, ConfigBasics, ConfigIssue } from '../config/load.js';
+import type { Config, ConfigBasics, ConfigIssue, FleetDocument, LoadResult } from '../config/load.js';
+import { readFleetOnce } from '../config/fleet-once.js';
 import { optionFix } from '../config/options.js';
 import { WEAK_SHARED_SECRET_FIX, weakSharedSecret } from '../tokens/generate.js';
 import { BackendClient } from '../backend/client.js';
@@ -13,7 +14,8 @@ import { withoutOutageClause } from '../secrets/dcos/client.js';
 import { asProxyError, fixFor } from '../errors.js';
 import { silentLogger } from '../audit/logger.js';
 import { createSecretStore } from '../app.js';
-import { addToolConfigOptions, resolveToolConfig } from './serve.js';
+import { addToolConfigOptions, resolveConfig, resolveToolConfig } from './serve.js';
+import { fleetReadFix, toolSources } from './tool-fleet.js';
 
 export interface DoctorCheck {
   name: string;
@@ -41,6 +43,11 @@ export interface DoctorInput {
   hostname?: string;
   /** Where the socket and the backend are when the configuration has problems: they are checked anyway. */
   basics?: ConfigBasics;
+  /**
+   * How serve builds the configuration with the fleet document (resolveConfig with it): the document is
+   * then checked the way serve applies it. Without it, only its reading is checked.
+   */
+  fleetBuild?: (fleet: FleetDocument) => LoadResult | Promise<LoadResult>;
 }
 
 /** `doctor`: its options (every serve option, and where the installed configuration is), and its action. */
@@ -50,12 +57,14 @@ export function registerDoctorCommand(program: Command, addServeOptions: (c: Com
       program
         .command('doctor')
         .description(
-          'check this node: configuration, keys, plugin socket, backend, DC/OS login, clock skew, base path, volume references (exit 1 on any failure)',
+          'check this node: configuration, keys, plugin socket, backend, DC/OS login, fleet document, clock skew, base path, volume references (exit 1 on any failure)',
         ),
     ),
   ).action(async (flags: Record<string, unknown>) => {
     const { config, problems, issues, basics } = await resolveToolConfig(flags, 'doctor');
-    const checks = await runDoctor({ config, problems, issues, basics });
+    const sources = toolSources(flags, 'doctor');
+    const fleetBuild = (doc: FleetDocument) => resolveConfig(sources.flags, sources.env, doc);
+    const checks = await runDoctor({ config, problems, issues, basics, fleetBuild });
     process.stdout.write(formatDoctor(checks));
     process.exitCode = checks.some((c) => !c.ok) ? 1 : 0;
   });
@@ -250,6 +259,7 @@ async function checkDcos(config: Readonly<Config>, input: DoctorInput, add: (c: 
       detail: `${dcos.url} answers over TLS${dcos.caFile ? ` verified with ${dcos.caFile}` : dcos.insecure ? ' (NOT verified: --dcos-insecure)' : ' verified with the default trust store'}`,
     });
     add({ name: 'DC/OS login', ok: true, detail: `logged in as ${uid} (${dcos.login.kind})` });
+    await checkFleet(config, store, uid, input, add);
     await checkSkewAndBase(config, dcos, token, uid, input, add);
     await checkReferences(config, store, uid, input, add);
   } catch (e) {
@@ -324,6 +334,64 @@ async function checkSkewAndBase(
     });
   } finally {
     await agent.close();
+  }
+}
+
+const FLEET_CHECK = 'fleet document';
+
+/**
+ * The fleet document (--fleet-config), read once as serve reads it and built with this agent's
+ * configuration as serve builds it: its version, or why serve would not apply it. Never its text.
+ */
+async function checkFleet(
+  config: Readonly<Config>,
+  store: DcosSecretStore,
+  uid: string,
+  input: DoctorInput,
+  add: (c: DoctorCheck) => void,
+): Promise<void> {
+  const docPath = config.fleetConfig;
+  if (!docPath) return;
+  const build = input.fleetBuild;
+  const f = await readFleetOnce(docPath, store, build ?? (() => ({ problems: [], issues: [] })));
+  switch (f.state) {
+    case 'absent':
+      add({
+        name: FLEET_CHECK,
+        ok: true,
+        warn: true,
+        detail: `there is no document at ${docPath} (HTTP 404): every agent falls back to its YAML file's policy, issuers and volumeSecrets`,
+        fix: `create it: dcos security secrets create -f fleet.yaml ${docPath} (docs/install.md)`,
+      });
+      return;
+    case 'unreadable': {
+      const code = f.error.code;
+      add({
+        name: FLEET_CHECK,
+        ok: false,
+        detail: `cannot read ${docPath}: ${code}: ${oneAttempt(f.error.message)}`,
+        fix: fleetReadFix(f, { uid, url: store.config.url }),
+      });
+      return;
+    }
+    case 'refused':
+      if (!build) {
+        add({ name: FLEET_CHECK, ok: true, detail: `${docPath} version ${f.version} read (not built with this configuration)` });
+        return;
+      }
+      add({
+        name: FLEET_CHECK,
+        ok: false,
+        detail: `${docPath} version ${f.version} does not build with this agent's configuration: ${f.problems.join('; ')}. serve refuses it and keeps the configuration in force`,
+        fix: `correct the document, then: dcos security secrets update -f fleet.yaml ${docPath}`,
+      });
+      return;
+    case 'built':
+      add({
+        name: FLEET_CHECK,
+        ok: true,
+        detail: `${docPath} version ${f.version} read and built with this agent's configuration: its policy, issuers and volumeSecrets are the ones serve applies`,
+      });
   }
 }
 

@@ -1,7 +1,7 @@
 import type http from 'node:http';
 import { Option, type Command } from 'commander';
 import { loadConfig, type Config, type ConfigBasics, type ConfigIssue, type FleetDocument, type StorelessConfig } from '../config/load.js';
-import { installedFiles, toolConfigSources } from '../config/installed.js';
+import { installedFiles, toolConfigSources, type ToolSources } from '../config/installed.js';
 import { peekOption } from '../config/settings.js';
 import { createLogger, type Logger } from '../audit/logger.js';
 import { RunningProxy } from '../app.js';
@@ -55,6 +55,17 @@ export function addToolConfigOptions(cmd: Command): Command {
     .addOption(new Option('--installed-config-dir <dir>', 'where the installed configuration is looked for (tests)').hideHelp());
 }
 
+/** Where a tool run on an agent takes its configuration from: the flags, --env-file, or the installed files. */
+export function toolSources(flags: Record<string, unknown>, command: string): ToolSources {
+  return toolConfigSources({
+    flags,
+    env: process.env,
+    command,
+    ...(typeof flags.envFile === 'string' ? { envFile: flags.envFile } : {}),
+    ...(typeof flags.installedConfigDir === 'string' ? { installedDir: flags.installedConfigDir } : {}),
+  });
+}
+
 /**
  * The configuration of a tool run on an agent: the installed files when none is given (or how to
  * pass them, on stderr), then resolved as serve resolves it. A file that cannot be read is a problem.
@@ -70,13 +81,7 @@ export async function resolveToolConfig(
   command: string,
   needs?: { secretStore: false },
 ): Promise<Resolved | Resolved<StorelessConfig>> {
-  const sources = toolConfigSources({
-    flags,
-    env: process.env,
-    command,
-    ...(typeof flags.envFile === 'string' ? { envFile: flags.envFile } : {}),
-    ...(typeof flags.installedConfigDir === 'string' ? { installedDir: flags.installedConfigDir } : {}),
-  });
+  const sources = toolSources(flags, command);
   for (const note of sources.notes) process.stderr.write(`pxd-auth-proxy: ${note}\n`);
   const r = needs ? await resolveConfig(sources.flags, sources.env, undefined, needs) : await resolveConfig(sources.flags, sources.env);
   if (!sources.problems.length) return r;

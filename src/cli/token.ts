@@ -6,8 +6,95 @@ import { WEAK_SHARED_SECRET_FIX, generateToken, parseAuthConfig, parseDuration, 
 import { createSecretStore } from '../app.js';
 import { silentLogger } from '../audit/logger.js';
 import { StateStore } from '../state/store.js';
-import { addToolConfigOptions, resolveToolConfig } from './serve.js';
+import { addToolConfigOptions, resolveConfig, resolveToolConfig } from './serve.js';
 import { checkToken, type CheckInput } from './token-check.js';
+import { fleetReadFix, readToolFleet, toolFleetPath, toolSources, type FleetOnce } from './tool-fleet.js';
+import { DcosSecretStore } from '../secrets/dcos/index.js';
+import { oneAttempt } from './doctor.js';
+
+/** The fleet document's line above the steps: whose policy, issuers and volumeSecrets judged the token. */
+interface FleetLine {
+  status: 'ok  ' | 'WARN' | 'FAIL';
+  detail: string;
+  fix?: string;
+}
+
+/** The account and the cluster, for a fix. */
+interface DcosWho {
+  uid: string;
+  url: string;
+}
+
+const SERVE_REFUSES = 'serve refuses it and keeps the configuration in force (the last document it applied, or the YAML file)';
+
+/** --secret / --volume: the verdict is serve's only with the document serve applies; without it there is none. */
+function secretFleetLine(f: FleetOnce, who: DcosWho): FleetLine {
+  switch (f.state) {
+    case 'built':
+      return {
+        status: 'ok  ',
+        detail: `${f.path} version ${f.version}: its policy, issuers and volumeSecrets judge, as serve applies them`,
+      };
+    case 'absent':
+      return {
+        status: 'ok  ',
+        detail: `none at ${f.path}: the YAML file's policy, issuers and volumeSecrets judge, as serve applies them`,
+      };
+    case 'unreadable':
+      return {
+        status: 'FAIL',
+        detail: `cannot read ${f.path}: ${f.error.code}: ${oneAttempt(f.error.message)}; serve's policy is in it, so no verdict`,
+        fix: fleetReadFix(f, who),
+      };
+    case 'refused':
+      return {
+        status: 'FAIL',
+        detail: `${f.path} version ${f.version} does not build with this agent's configuration (${f.problems.join('; ')}): ${SERVE_REFUSES}, so no verdict`,
+        fix: `correct the document: dcos security secrets update -f fleet.yaml ${f.path}`,
+      };
+  }
+}
+
+/** --token reads no secret store unless this agent's DC/OS login is configured: then the document is read, else it says whose policy judged. */
+function tokenFleetLine(docPath: string, read: { f: FleetOnce; who: DcosWho } | undefined): FleetLine {
+  const f = read?.f;
+  const local = "this verdict uses the local configuration's policy, issuers and volumeSecrets";
+  if (!f) {
+    return {
+      status: 'WARN',
+      detail:
+        `${docPath} holds this cluster's policy and was not read (--token needs no DC/OS, and the DC/OS login here is not configured or incomplete): ` +
+        `${local}; use --secret, or run where the DC/OS login is configured (the installed configuration, or --env-file)`,
+    };
+  }
+  if (f.state === 'built' || f.state === 'absent') return secretFleetLine(f, read.who);
+  if (f.state === 'unreadable') {
+    return {
+      status: 'WARN',
+      detail: `${docPath} holds this cluster's policy and could not be read (${f.error.code}: ${oneAttempt(f.error.message)}): ${local}`,
+      fix: fleetReadFix(f, read.who),
+    };
+  }
+  return {
+    status: 'WARN',
+    detail: `${docPath} version ${f.version} does not build with this agent's configuration (${f.problems.join('; ')}): ${SERVE_REFUSES}; ${local}`,
+  };
+}
+
+/** With --token: the document, when this agent's configuration with the secret store builds (its DC/OS login is set); else undefined. */
+async function readFleetWithLogin(docPath: string, o: Record<string, unknown>): Promise<{ f: FleetOnce; who: DcosWho } | undefined> {
+  const s = toolSources(o, 'token check');
+  if (s.problems.length) return undefined;
+  const full = await resolveConfig(s.flags, s.env);
+  if (!full.config || full.config.secrets.kind !== 'dcos' || full.config.fleetConfig !== docPath) return undefined;
+  const store = new DcosSecretStore(full.config.secrets.dcos);
+  try {
+    const dcos = full.config.secrets.dcos;
+    return { f: await readToolFleet(docPath, store, o, 'token check'), who: { uid: dcos.login.uid, url: dcos.url } };
+  } finally {
+    await store.close();
+  }
+}
 
 /** What went wrong with a file an option names, in words (not a raw `ENOENT: no such file or directory, open ...`). */
 function fileProblem(e: unknown, writing = false): string {
@@ -101,10 +188,12 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
     if (sources.length !== 1) throw new Error('give exactly one of --token, --secret, --volume');
     const op = String(o.op);
     if (op !== 'create' && op !== 'mount' && op !== 'remove') throw new Error('--op must be create, mount or remove');
-    // A raw token needs the issuers and the policy: not the secret store, the fleet document nor the state file.
+    // A raw token needs the issuers and the policy: not the secret store nor the state file. The fleet
+    // document is read only when this agent's DC/OS login is configured; else one line says whose policy judged.
     let config: CheckInput['config'];
     let secrets: SecretStore;
     let state: CheckInput['state'];
+    let fleet: FleetLine | undefined;
     const noState = { get: () => undefined };
     if (o.token !== undefined) {
       const r = await resolveToolConfig(o, 'token check', { secretStore: false });
@@ -112,14 +201,37 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
       config = r.config;
       secrets = NO_SECRET_STORE;
       state = noState;
+      const docPath = toolFleetPath(o, 'token check');
+      if (docPath !== undefined) {
+        const f = await readFleetWithLogin(docPath, o);
+        fleet = tokenFleetLine(docPath, f);
+        if (f?.f.state === 'built') config = f.f.config;
+      }
     } else {
       const r = await resolveToolConfig(o, 'token check');
       if (!r.config) throw configProblems(r.problems);
       config = r.config;
       secrets = createSecretStore(r.config, silentLogger());
+      if (r.config.fleetConfig && secrets instanceof DcosSecretStore) {
+        const f = await readToolFleet(r.config.fleetConfig, secrets, o, 'token check').catch(async (e: unknown) => {
+          await secrets.close();
+          throw e;
+        });
+        fleet = secretFleetLine(f, { uid: secrets.config.login.uid, url: secrets.config.url });
+        if (f.state === 'built') config = f.config;
+      }
       state = (await StateStore.open(path.join(r.config.stateDir, 'state.json')).catch(() => ({ store: noState }))).store;
     }
     try {
+      if (fleet) {
+        process.stdout.write(`${fleet.status} ${'fleet document'.padEnd(21)} ${fleet.detail}\n`);
+        if (fleet.fix) process.stdout.write(`     ${''.padEnd(21)} fix: ${fleet.fix}\n`);
+        if (fleet.status === 'FAIL') {
+          process.stdout.write(`\nnot checked: ${op} (serve judges with the fleet document)\n`);
+          process.exitCode = 1;
+          return;
+        }
+      }
       const { allowed, steps } = await checkToken({
         config,
         secrets,

@@ -66,7 +66,7 @@ const RETRY_FIRST_SEC = 5;
 const JITTER = 0.1;
 
 /** The document's version as /readyz and the log show it: a prefix of its SHA-256, enough to tell versions apart across agents. */
-function versionOf(text: string): string {
+export function versionOf(text: string): string {
   return createHash('sha256').update(text, 'utf8').digest('hex').slice(0, 12);
 }
 

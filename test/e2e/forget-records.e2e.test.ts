@@ -162,9 +162,13 @@ if (!tools.ok) {
         mode: 0o755,
       },
     );
-    writeFileSync(path.join(bin, 'docker'), `#!/bin/sh\n${tools.docker} "$@"\nrc=$?\necho "rc=$rc docker $*" >> ${calls}\nexit $rc\n`, {
-      mode: 0o755,
-    });
+    writeFileSync(
+      path.join(bin, 'docker'),
+      `#!/bin/sh\n${(tools as E2eTools).docker} "$@"\nrc=$?\necho "rc=$rc docker $*" >> ${calls}\nexit $rc\n`,
+      {
+        mode: 0o755,
+      },
+    );
     const env = {
       ...docker!.cliEnv(),
       PATH: `${bin}:${process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin'}`,
