@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
 import { OPTIONS } from '../config/options.js';
-import { runServe } from './serve.js';
+import { addServeOptions, runServe } from './serve.js';
 import { registerDoctorCommand } from './doctor.js';
 import { registerTokenCommands } from './token.js';
 
@@ -13,16 +13,6 @@ program
       'verifies tokens and policy, and forwards to pxd with the token where pxd expects it.',
   )
   .version('0.1.0');
-
-/** Every option that has a flag, with its environment names and default in the help text, from the one option table. */
-function addServeOptions(cmd: Command): Command {
-  for (const o of OPTIONS) {
-    if (!o.flag) continue; // environment-only settings (passwords) are listed in the README
-    const env = o.env.length ? ` [env ${o.env.join(', ')}]` : '';
-    cmd.addOption(new Option(o.flag, `${o.description}${env}${o.sensitive ? '' : ` (default: ${o.defaultText})`}`));
-  }
-  return cmd;
-}
 
 const serve = addServeOptions(
   program

@@ -1,6 +1,7 @@
 import type http from 'node:http';
 import { Option, type Command } from 'commander';
 import { loadConfig, type Config, type ConfigBasics, type ConfigIssue, type FleetDocument, type StorelessConfig } from '../config/load.js';
+import { OPTIONS } from '../config/options.js';
 import { installedFiles, toolConfigSources, type ToolSources } from '../config/installed.js';
 import { peekOption } from '../config/settings.js';
 import { createLogger, type Logger } from '../audit/logger.js';
@@ -53,6 +54,16 @@ export function addToolConfigOptions(cmd: Command): Command {
       ),
     )
     .addOption(new Option('--installed-config-dir <dir>', 'where the installed configuration is looked for (tests)').hideHelp());
+}
+
+/** Every option that has a flag, with its environment names and default in the help text, from the one option table. */
+export function addServeOptions(cmd: Command): Command {
+  for (const o of OPTIONS) {
+    if (!o.flag) continue; // environment-only settings (passwords) are listed in the README
+    const env = o.env.length ? ` [env ${o.env.join(', ')}]` : '';
+    cmd.addOption(new Option(o.flag, `${o.description}${env}${o.sensitive ? '' : ` (default: ${o.defaultText})`}`));
+  }
+  return cmd;
 }
 
 /** Where a tool run on an agent takes its configuration from: the flags, --env-file, or the installed files. */

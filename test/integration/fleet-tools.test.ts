@@ -1,16 +1,18 @@
 /**
  * The tools on an agent judge with the fleet document (--fleet-config) as serve does: `token check`
  * reads it through the DC/OS Secret Store and builds the configuration with it, and `doctor` reports
- * its version, its absence or why serve would refuse it, never quoting its text. Run as the real CLI
- * (dist/bin: `npm run build` first) against the DC/OS double.
+ * its version, its absence or why serve would refuse it, never quoting its text. The CLI's commands run
+ * in this process, registered as main.ts registers them, against the DC/OS double.
  */
-import { execFile } from 'node:child_process';
+import { Command } from 'commander';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BIN } from '../helpers/proxy-process.js';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { addServeOptions } from '../../src/cli/serve.js';
+import { registerDoctorCommand } from '../../src/cli/doctor.js';
+import { registerTokenCommands } from '../../src/cli/token.js';
 import { startDcosDouble, type DcosDouble } from '../doubles/dcos/server.js';
 import { makeRsaKeyPair, makeTestPki, type TestPki } from '../doubles/dcos/pki.js';
 import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
@@ -73,12 +75,36 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
-      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
-    });
-  });
+/**
+ * The CLI's own commands, run in this process (so that coverage sees them) as main.ts runs them: the
+ * environment replaced for the run, stdout and stderr captured, an error from an action printed as
+ * main.ts prints it, and the exit code taken from process.exitCode.
+ */
+async function run(args: string[], env: Record<string, string>): Promise<Run> {
+  const program = new Command().name('pxd-auth-proxy').exitOverride();
+  registerTokenCommands(program, addServeOptions);
+  registerDoctorCommand(program, addServeOptions);
+  const savedEnv = process.env;
+  process.env = { PATH: savedEnv.PATH, ...env };
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => ((stderr += String(chunk)), true));
+  process.exitCode = undefined;
+  let code: number;
+  try {
+    await program.parseAsync(['node', 'pxd-auth-proxy', ...args]);
+    code = Number(process.exitCode ?? 0);
+  } catch (e) {
+    stderr += `pxd-auth-proxy: ${(e as Error).message}\n`;
+    code = 1;
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+    process.env = savedEnv;
+    process.exitCode = undefined;
+  }
+  return { code, stdout, stderr };
 }
 
 /** This agent's configuration: DC/OS store, the fleet document set, no policy of its own. */
