@@ -29,9 +29,8 @@ import {
   chmodSync,
   symlinkSync,
 } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { isAlive, run, which, type Dockerd, type RunResult } from './dockerd.js';
+import { aptInstall, isAlive, run, which, withInstallLock, withLock, type Dockerd, type RunResult } from './dockerd.js';
 
 /** Bump when the stand-in's recipe changes: the cached root is then made again. */
 const RECIPE = 'r1';
@@ -230,61 +229,9 @@ async function addNode(root: string, packs: string): Promise<void> {
 
 // ---- debootstrap from Debian, installed with apt like docker.io (dockerd.ts) ------------------------
 
-/** dockerd.ts's lock: one apt-get at a time across the suites. */
-const INSTALL_LOCK = path.join(os.tmpdir(), 'pxa-e2e-apt.lock');
-
 async function ensureDebootstrap(notes: string[]): Promise<void> {
   if (which('debootstrap')) return;
-  if (!which('apt-get')) throw new Error('debootstrap is missing and apt-get is not available to install it');
-  await withLock(INSTALL_LOCK, async () => {
-    if (which('debootstrap')) return;
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    const install = () =>
-      run('apt-get', ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', 'debootstrap'], {
-        env,
-        timeoutMs: 600_000,
-      });
-    let r = await install();
-    if (r.code !== 0) {
-      const upd = await run('apt-get', ['update'], { env, timeoutMs: 300_000 });
-      if (upd.code !== 0) throw new Error(`apt-get update failed (exit ${upd.code}): ${tail(upd)}`);
-      r = await install();
-    }
-    if (r.code !== 0) throw new Error(`apt-get install debootstrap failed (exit ${r.code}): ${tail(r)}`);
-    notes.push('installed debootstrap with apt-get');
-  });
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** A lock folder holding its owner's pid; taken over when that owner is dead. */
-async function withLock<T>(lock: string, f: () => Promise<T>, timeoutMs = 900_000): Promise<T> {
-  const pidFile = path.join(lock, 'pid');
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      mkdirSync(lock);
-      writeFileSync(pidFile, String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner = NaN;
-      try {
-        owner = Number(readFileSync(pidFile, 'utf8'));
-      } catch {
-        /* its owner has not written its pid yet */
-      }
-      if (Number.isSafeInteger(owner) && owner > 0 && !isAlive(owner)) {
-        rmSync(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() > deadline) throw new Error(`${lock} is still held (pid ${owner}) after ${timeoutMs} ms`);
-      await sleep(500);
-    }
-  }
-  try {
-    return await f();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  // Another suite may install it while this one waits for the lock.
+  const why = await withInstallLock(async () => (which('debootstrap') ? undefined : aptInstall(notes, ['debootstrap'])));
+  if (why) throw new Error(`debootstrap is missing: ${why}`);
 }

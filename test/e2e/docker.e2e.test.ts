@@ -7,18 +7,7 @@
  * they are missing. In CI (CI=true) it fails when it cannot run; elsewhere it is skipped, loudly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  existsSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  readdirSync,
-  realpathSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
@@ -30,7 +19,6 @@ import {
   Dockerd,
   HostLeftovers,
   IMAGE,
-  isAlive,
   isCI,
   PLUGIN_NAME,
   PLUGIN_SOCKET,
@@ -39,6 +27,7 @@ import {
   socketAnswers,
   type RunResult,
 } from './dockerd.js';
+import { Cleanup } from './cleanup.js';
 import { ProxyProcess, REPO_ROOT } from './proxy-process.js';
 import { startSharedStorage, type SharedStorage } from './shared-storage.js';
 import type { DvdcliCall } from './dvdcli.js';
@@ -235,15 +224,8 @@ if (!availability.ok) {
     }, 300_000);
 
     afterAll(async () => {
-      const notes: string[] = [];
-      const step = async (what: string, f: () => unknown) => {
-        try {
-          const r = await f();
-          if (Array.isArray(r)) notes.push(...(r as string[]));
-        } catch (e) {
-          notes.push(`${what}: ${(e as Error).message}`);
-        }
-      };
+      const cleanup = new Cleanup('e2e');
+      const step = cleanup.step.bind(cleanup);
       const pids = [...(docker?.pids ?? [])];
       // dockerd first (it holds the plugin connection and any container), then the plugin, then its backends.
       await step('stop dockerd', () => docker?.stop());
@@ -261,9 +243,8 @@ if (!availability.ok) {
       });
       await step('host leftovers', () => leftovers?.cleanup());
       await step('pki', () => pki?.cleanup());
-      for (const pid of pids) if (isAlive(pid)) notes.push(`pid ${pid} (dockerd or its containerd) is still alive`);
-      await step('temp dir', () => dir && rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
-      if (notes.length) console.warn(`[e2e] cleanup notes:\n  ${notes.join('\n  ')}`);
+      cleanup.alive(pids, 'dockerd or its containerd');
+      await cleanup.finish(dir);
     }, 120_000);
 
     it('1. docker volume create with token_secret in the name: token from DC/OS, no token in ls or inspect', async () => {

@@ -351,8 +351,12 @@ function findTools(): { tools?: Omit<E2eTools, 'notes'>; missing: string[] } {
 
 const POLICY_RC_D = '/usr/sbin/policy-rc.d';
 
-async function aptInstall(notes: string[]): Promise<string | undefined> {
-  if (!which('apt-get')) return 'apt-get is not available to install docker.io and busybox-static';
+/**
+ * apt-get update, then install `packages` (call it under withInstallLock): undefined when done, else why
+ * not. No service starts meanwhile.
+ */
+export async function aptInstall(notes: string[], packages: readonly string[] = APT_PACKAGES): Promise<string | undefined> {
+  if (!which('apt-get')) return `apt-get is not available to install ${packages.join(' ')}`;
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const tail = (r: RunResult) => (r.stderr || r.stdout).trim().split('\n').slice(-5).join(' | ');
   // Installing docker.io must not start a system dockerd (it would share /run/docker with ours):
@@ -369,12 +373,12 @@ async function aptInstall(notes: string[]): Promise<string | undefined> {
   try {
     const upd = await run('apt-get', ['update'], { env, timeoutMs: 300_000 });
     if (upd.code !== 0) return `apt-get update failed (exit ${upd.code}): ${tail(upd)}`;
-    const inst = await run('apt-get', ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', ...APT_PACKAGES], {
+    const inst = await run('apt-get', ['-o', 'DPkg::Lock::Timeout=120', 'install', '-y', '--no-install-recommends', ...packages], {
       env,
       timeoutMs: 600_000,
     });
-    if (inst.code !== 0) return `apt-get install ${APT_PACKAGES.join(' ')} failed (exit ${inst.code}): ${tail(inst)}`;
-    notes.push(`installed ${APT_PACKAGES.join(', ')} with apt-get`);
+    if (inst.code !== 0) return `apt-get install ${packages.join(' ')} failed (exit ${inst.code}): ${tail(inst)}`;
+    notes.push(`installed ${packages.join(', ')} with apt-get`);
     return undefined;
   } finally {
     if (policyWritten) rmSync(POLICY_RC_D, { force: true });
@@ -404,12 +408,18 @@ export function socketAnswers(p: string, timeoutMs = 1_000): Promise<boolean> {
 /** One apt-get at a time: suites run in parallel, and apt's own lock makes a second apt-get fail rather than wait. */
 const INSTALL_LOCK = path.join(os.tmpdir(), 'pxa-e2e-apt.lock');
 
-async function withInstallLock<T>(f: () => Promise<T>, timeoutMs = 900_000): Promise<T> {
-  const pidFile = path.join(INSTALL_LOCK, 'pid');
+/** One apt-get at a time, across the suites. */
+export function withInstallLock<T>(f: () => Promise<T>): Promise<T> {
+  return withLock(INSTALL_LOCK, f);
+}
+
+/** A lock folder holding its owner's pid; taken over when that owner is dead (a worker that died holding it). */
+export async function withLock<T>(lock: string, f: () => Promise<T>, timeoutMs = 900_000): Promise<T> {
+  const pidFile = path.join(lock, 'pid');
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      mkdirSync(INSTALL_LOCK);
+      mkdirSync(lock);
       writeFileSync(pidFile, String(process.pid));
       break;
     } catch (e) {
@@ -420,19 +430,18 @@ async function withInstallLock<T>(f: () => Promise<T>, timeoutMs = 900_000): Pro
       } catch {
         /* its owner has not written its pid yet */
       }
-      // Left behind by a worker that died while installing.
       if (Number.isSafeInteger(owner) && owner > 0 && !isAlive(owner)) {
-        rmSync(INSTALL_LOCK, { recursive: true, force: true });
+        rmSync(lock, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() > deadline) throw new Error(`${INSTALL_LOCK} is still held (pid ${owner}) after ${timeoutMs} ms`);
+      if (Date.now() > deadline) throw new Error(`${lock} is still held (pid ${owner}) after ${timeoutMs} ms`);
       await sleep(500);
     }
   }
   try {
     return await f();
   } finally {
-    rmSync(INSTALL_LOCK, { recursive: true, force: true });
+    rmSync(lock, { recursive: true, force: true });
   }
 }
 

@@ -16,7 +16,7 @@
  * `ls` prints dockerd's records and `rm -f` forgets each.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
@@ -24,7 +24,6 @@ import { ISSUER, SHARED_SECRET, signHs256, userClaims } from '../helpers/tokens.
 import {
   Dockerd,
   ensureE2eTools,
-  isAlive,
   isCI,
   killPid,
   PLUGIN_NAME,
@@ -34,6 +33,7 @@ import {
   type E2eTools,
   type RunResult,
 } from './dockerd.js';
+import { Cleanup } from './cleanup.js';
 import { ProxyProcess, PROXY_MAIN, REPO_ROOT } from './proxy-process.js';
 import { AgentNamespace } from './agent-namespace.js';
 
@@ -242,15 +242,8 @@ if (!tools.ok) {
     }, 120_000);
 
     afterAll(async () => {
-      const notes: string[] = [];
-      const step = async (what: string, f: () => unknown) => {
-        try {
-          const r = await f();
-          if (Array.isArray(r)) notes.push(...(r as string[]));
-        } catch (e) {
-          notes.push(`${what}: ${(e as Error).message}`);
-        }
-      };
+      const cleanup = new Cleanup('e2e forget');
+      const step = cleanup.step.bind(cleanup);
       const pids = [...(docker?.pids ?? [])];
       await step('stop dockerd', () => docker?.stop());
       await step('stop the proxy', async () => {
@@ -264,9 +257,8 @@ if (!tools.ok) {
       });
       await step('stop the namespace', () => ns?.stop());
       await step('stop the pxd double', () => pxd?.close());
-      for (const pid of pids) if (isAlive(pid)) notes.push(`pid ${pid} (dockerd or its containerd) is still alive`);
-      await step('temp dir', () => dir && rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
-      if (notes.length) console.warn(`[e2e forget] cleanup notes:\n  ${notes.join('\n  ')}`);
+      cleanup.alive(pids, 'dockerd or its containerd');
+      await cleanup.finish(dir);
     }, 120_000);
 
     it('creates two volumes through the proxy: dockerd lists them, pxd holds them', async () => {

@@ -17,7 +17,7 @@
  * PXA_E2E_IMAGE=0 skips it outside CI.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,17 +25,8 @@ import { startPxdDouble, type PxdDouble } from '../doubles/pxd/server.js';
 import { startDcosDouble, type DcosDouble } from '../doubles/dcos/server.js';
 import { makeRsaKeyPair, makeTestPki, type TestPki } from '../doubles/dcos/pki.js';
 import { SHARED_SECRET, signHs256, userClaims } from '../helpers/tokens.js';
-import {
-  buildBusyboxImage,
-  ensureE2eTools,
-  IMAGE as BUSYBOX,
-  isAlive,
-  isCI,
-  PLUGIN_NAME,
-  run,
-  socketAnswers,
-  type RunResult,
-} from './dockerd.js';
+import { buildBusyboxImage, ensureE2eTools, IMAGE as BUSYBOX, isCI, PLUGIN_NAME, run, socketAnswers, type RunResult } from './dockerd.js';
+import { Cleanup } from './cleanup.js';
 import { REPO_ROOT } from './proxy-process.js';
 import { ImageHost } from './image-host.js';
 import { dockerfileArgDefaults, provideBaseImages, type BaseImages } from './base-image.js';
@@ -316,25 +307,16 @@ if (!tools.ok && isCI()) {
     }, 900_000);
 
     afterAll(async () => {
-      const notes: string[] = [];
-      const step = async (what: string, f: () => unknown) => {
-        try {
-          const r = await f();
-          if (Array.isArray(r)) notes.push(...(r as string[]));
-        } catch (e) {
-          notes.push(`${what}: ${(e as Error).message}`);
-        }
-      };
+      const cleanup = new Cleanup('e2e image');
+      const step = cleanup.step.bind(cleanup);
       const pids = host?.docker ? [...host.docker.pids] : [];
       if (host?.docker?.daemon?.running && container) await step('remove the container', () => docker().cli(['rm', '-f', container.name]));
       await step('stop dockerd and its namespace', () => host?.stop());
       await step('stop the pxd double', () => pxd?.close());
       await step('stop the DC/OS double', () => dcos?.close());
       await step('pki', () => pki?.cleanup());
-      for (const pid of [...pids, ...(host?.docker?.pids ?? [])])
-        if (isAlive(pid)) notes.push(`pid ${pid} (dockerd or its containerd) is still alive`);
-      await step('temp dir (data root included)', () => dir && rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
-      if (notes.length) console.warn(`[e2e image] cleanup notes:\n  ${notes.join('\n  ')}`);
+      cleanup.alive([...pids, ...(host?.docker?.pids ?? [])], 'dockerd or its containerd');
+      await cleanup.finish(dir, 'temp dir (data root included)');
       if (Object.keys(figures).length) {
         console.log(
           `[e2e image] figures (bench/README.md, "The image"): ${Object.entries(figures)

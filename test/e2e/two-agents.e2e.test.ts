@@ -27,13 +27,13 @@ import {
   Dockerd,
   ensureE2eTools,
   IMAGE,
-  isAlive,
   isCI,
   PLUGIN_NAME,
   PLUGIN_SOCKET,
   type E2eTools,
   type RunResult,
 } from './dockerd.js';
+import { Cleanup } from './cleanup.js';
 import { ProxyProcess } from './proxy-process.js';
 import { startSharedStorage, type SharedStorage } from './shared-storage.js';
 import { AgentNamespace } from './agent-namespace.js';
@@ -225,15 +225,8 @@ if (!tools.ok && isCI()) {
     }, 240_000);
 
     afterAll(async () => {
-      const notes: string[] = [];
-      const step = async (what: string, f: () => unknown) => {
-        try {
-          const r = await f();
-          if (Array.isArray(r)) notes.push(...(r as string[]));
-        } catch (e) {
-          notes.push(`${what}: ${(e as Error).message}`);
-        }
-      };
+      const cleanup = new Cleanup('e2e two agents');
+      const step = cleanup.step.bind(cleanup);
       const pids: number[] = [];
       // Per agent: dockerd first (it holds the plugin connection), then its proxy, then the namespace.
       for (const a of Object.values(agents)) {
@@ -250,9 +243,8 @@ if (!tools.ok && isCI()) {
       await step('stop the pxd double', () => pxd?.close());
       await step('stop the DC/OS double', () => dcos?.close());
       await step('pki', () => pki?.cleanup());
-      for (const pid of pids) if (isAlive(pid)) notes.push(`pid ${pid} (dockerd, its containerd or a proxy) is still alive`);
-      await step('temp dir', () => dir && rmSync(dir, { recursive: true, force: true, maxRetries: 3 }));
-      if (notes.length) console.warn(`[e2e two agents] cleanup notes:\n  ${notes.join('\n  ')}`);
+      cleanup.alive(pids, 'dockerd, its containerd or a proxy');
+      await cleanup.finish(dir);
     }, 120_000);
 
     it('each daemon has its own plugin socket, in its own namespace, under the same driver name', () => {
