@@ -15,7 +15,7 @@ import { asProxyError, fixFor } from '../errors.js';
 import { silentLogger } from '../audit/logger.js';
 import { createSecretStore } from '../app.js';
 import { addToolConfigOptions, resolveConfig, resolveToolConfig } from './serve.js';
-import { fleetReadFix, toolSources } from './tool-fleet.js';
+import { fleetReadFix } from './tool-fleet.js';
 
 export interface DoctorCheck {
   name: string;
@@ -61,8 +61,7 @@ export function registerDoctorCommand(program: Command, addServeOptions: (c: Com
         ),
     ),
   ).action(async (flags: Record<string, unknown>) => {
-    const { config, problems, issues, basics } = await resolveToolConfig(flags, 'doctor');
-    const sources = toolSources(flags, 'doctor');
+    const { config, problems, issues, basics, sources } = await resolveToolConfig(flags, 'doctor');
     const fleetBuild = (doc: FleetDocument) => resolveConfig(sources.flags, sources.env, doc);
     const checks = await runDoctor({ config, problems, issues, basics, fleetBuild });
     process.stdout.write(formatDoctor(checks));

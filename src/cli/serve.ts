@@ -77,29 +77,32 @@ export function toolSources(flags: Record<string, unknown>, command: string): To
   });
 }
 
+/** A tool's configuration, with the sources it came from (read once: a second use, the fleet document's build, reuses them). */
+export type ToolResolved<C = Config> = Resolved<C> & { sources: ToolSources };
+
 /**
  * The configuration of a tool run on an agent: the installed files when none is given (or how to
  * pass them, on stderr), then resolved as serve resolves it. A file that cannot be read is a problem.
  */
-export async function resolveToolConfig(flags: Record<string, unknown>, command: string): Promise<Resolved>;
+export async function resolveToolConfig(flags: Record<string, unknown>, command: string): Promise<ToolResolved>;
 export async function resolveToolConfig(
   flags: Record<string, unknown>,
   command: string,
   needs: { secretStore: false },
-): Promise<Resolved<StorelessConfig>>;
+): Promise<ToolResolved<StorelessConfig>>;
 export async function resolveToolConfig(
   flags: Record<string, unknown>,
   command: string,
   needs?: { secretStore: false },
-): Promise<Resolved | Resolved<StorelessConfig>> {
+): Promise<ToolResolved | ToolResolved<StorelessConfig>> {
   const sources = toolSources(flags, command);
   for (const note of sources.notes) process.stderr.write(`pxd-auth-proxy: ${note}\n`);
   const r = needs ? await resolveConfig(sources.flags, sources.env, undefined, needs) : await resolveConfig(sources.flags, sources.env);
-  if (!sources.problems.length) return r;
+  if (!sources.problems.length) return { ...r, sources };
   // The environment file's problem comes first: what follows from its missing settings is not a problem of its own.
   const issues = [...sources.problems, ...r.issues];
   const { config: _dropped, ...rest } = r;
-  return { ...rest, issues, problems: issues.map((i) => i.text) };
+  return { ...rest, issues, problems: issues.map((i) => i.text), sources };
 }
 
 /** Each accepted but weak setting, once per text: one warn line, never the value. */

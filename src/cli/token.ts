@@ -8,7 +8,8 @@ import { silentLogger } from '../audit/logger.js';
 import { StateStore } from '../state/store.js';
 import { addToolConfigOptions, resolveConfig, resolveToolConfig } from './serve.js';
 import { checkToken, type CheckInput } from './token-check.js';
-import { fleetReadFix, readToolFleet, toolFleetPath, toolSources, type FleetOnce } from './tool-fleet.js';
+import { fleetReadFix, readToolFleet, toolFleetPath, type FleetOnce } from './tool-fleet.js';
+import type { ToolSources } from '../config/installed.js';
 import { DcosSecretStore } from '../secrets/dcos/index.js';
 import { oneAttempt } from './doctor.js';
 
@@ -82,15 +83,14 @@ function tokenFleetLine(docPath: string, read: { f: FleetOnce; who: DcosWho } | 
 }
 
 /** With --token: the document, when this agent's configuration with the secret store builds (its DC/OS login is set); else undefined. */
-async function readFleetWithLogin(docPath: string, o: Record<string, unknown>): Promise<{ f: FleetOnce; who: DcosWho } | undefined> {
-  const s = toolSources(o, 'token check');
+async function readFleetWithLogin(docPath: string, s: ToolSources): Promise<{ f: FleetOnce; who: DcosWho } | undefined> {
   if (s.problems.length) return undefined;
   const full = await resolveConfig(s.flags, s.env);
   if (!full.config || full.config.secrets.kind !== 'dcos' || full.config.fleetConfig !== docPath) return undefined;
   const store = new DcosSecretStore(full.config.secrets.dcos);
   try {
     const dcos = full.config.secrets.dcos;
-    return { f: await readToolFleet(docPath, store, o, 'token check'), who: { uid: dcos.login.uid, url: dcos.url } };
+    return { f: await readToolFleet(docPath, store, s), who: { uid: dcos.login.uid, url: dcos.url } };
   } finally {
     await store.close();
   }
@@ -201,9 +201,9 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
       config = r.config;
       secrets = NO_SECRET_STORE;
       state = noState;
-      const docPath = toolFleetPath(o, 'token check');
+      const docPath = toolFleetPath(r.sources);
       if (docPath !== undefined) {
-        const f = await readFleetWithLogin(docPath, o);
+        const f = await readFleetWithLogin(docPath, r.sources);
         fleet = tokenFleetLine(docPath, f);
         if (f?.f.state === 'built') config = f.f.config;
       }
@@ -213,7 +213,7 @@ export function registerTokenCommands(program: Command, addServeOptions: (c: Com
       config = r.config;
       secrets = createSecretStore(r.config, silentLogger());
       if (r.config.fleetConfig && secrets instanceof DcosSecretStore) {
-        const f = await readToolFleet(r.config.fleetConfig, secrets, o, 'token check').catch(async (e: unknown) => {
+        const f = await readToolFleet(r.config.fleetConfig, secrets, r.sources).catch(async (e: unknown) => {
           await secrets.close();
           throw e;
         });

@@ -6,26 +6,18 @@
 import { configuredFleetPath, readFleetOnce, type FleetOnce } from '../config/fleet-once.js';
 import type { DcosSecretStore } from '../secrets/dcos/index.js';
 import { fixFor } from '../errors.js';
-import { resolveConfig, toolSources } from './serve.js';
-
-export { toolSources };
+import type { ToolSources } from '../config/installed.js';
+import { resolveConfig } from './serve.js';
 
 export type { FleetOnce } from '../config/fleet-once.js';
 
 /** The document's path as this agent's configuration sets it, also when the tool reads no secret store. */
-export function toolFleetPath(flags: Record<string, unknown>, command: string): string | undefined {
-  const s = toolSources(flags, command);
+export function toolFleetPath(s: ToolSources): string | undefined {
   return configuredFleetPath({ flags: s.flags, env: s.env });
 }
 
 /** Read the document once through `store` and build this agent's configuration with it, as serve does. */
-export function readToolFleet(
-  docPath: string,
-  store: Pick<DcosSecretStore, 'readDocument'>,
-  flags: Record<string, unknown>,
-  command: string,
-): Promise<FleetOnce> {
-  const s = toolSources(flags, command);
+export function readToolFleet(docPath: string, store: Pick<DcosSecretStore, 'readDocument'>, s: ToolSources): Promise<FleetOnce> {
   return readFleetOnce(docPath, store, (doc) => resolveConfig(s.flags, s.env, doc));
 }
 
